@@ -1,0 +1,68 @@
+// Shared binding machinery: argument validation and conversion, the saved-activations and
+// packed-weights objects, and the generic forward/backward/step/pack calls that each cell's
+// binding file exposes under its own names. No math here: that is the core's.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "../core/core.h"
+
+namespace rnnkit {
+namespace py = pybind11;
+
+// The Python-facing family of a call: which *_forward / *_backward / *_step names it uses.
+enum class Family { Rnn, Lstm, Gru };
+
+Family family_of(Cell cell);
+const char* family_name(Family f);  // "rnn", "lstm", "gru"
+
+// What backward needs, owned (DESIGN §3: the caller may change its arrays meanwhile).
+struct Saved {
+  Cell cell = Cell::Lstm;
+  int64_t T = 0, B = 0, I = 0, H = 0;
+  bool reverse = false, has_b_ih = false, has_b_hh = false;
+  std::vector<float> x, w_ih, w_hh;
+  std::vector<int64_t> lengths;   // empty: none
+  std::vector<uint8_t> mask;      // empty: none
+  std::unique_ptr<float[]> gates, hs, cs;
+  int64_t nbytes() const;
+};
+
+// Weights packed once (DESIGN §3 step kernels) for the ISA current at packing time.
+struct Packed {
+  PackedLayout layout;
+  Isa isa = Isa::Scalar;
+  std::vector<float> data;
+};
+
+struct ForwardOptions {
+  py::object lengths, mask;
+  bool reverse = false, training = false;
+};
+
+py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::handle c0,
+                  py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh,
+                  const ForwardOptions& opt);
+py::dict backward(Family family, const char* op, py::handle dy, py::handle dh_n,
+                  py::handle dc_n, py::handle saved, bool return_dh_seq);
+std::shared_ptr<Packed> pack(Cell cell, const char* op, py::handle w_ih, py::handle w_hh,
+                             py::handle b_ih, py::handle b_hh);
+// Returns h_new, or (h_new, c_new) for LSTM.
+py::object step(Family family, const char* op, py::handle x, py::handle h, py::handle c,
+                py::handle weights, py::handle out);
+
+Cell rnn_cell(const std::string& activation, const char* op);
+Cell gru_cell(bool reset_after);
+
+void init_runtime(py::module_& m);
+void init_rnn(py::module_& m);
+void init_lstm(py::module_& m);
+void init_gru(py::module_& m);
+
+}  // namespace rnnkit

@@ -1,0 +1,81 @@
+// rnnkit._core: the private extension module. Users import rnnkit.ops, never this.
+#include <omp.h>
+
+#include "common.h"
+
+namespace rnnkit {
+
+void init_runtime(py::module_& m) {
+  py::class_<Saved, std::unique_ptr<Saved>>(m, "Saved",
+                                            "Activations a *_forward(training=True) kept for "
+                                            "its backward. Opaque and read-only.")
+      .def_property_readonly("cell", [](const Saved& s) { return family_name(family_of(s.cell)); })
+      .def_property_readonly("nbytes", &Saved::nbytes)
+      .def("__repr__", [](const Saved& s) {
+        return std::string("<rnnkit.ops saved ") + family_name(family_of(s.cell)) + " T=" +
+               std::to_string(s.T) + " B=" + std::to_string(s.B) + " H=" + std::to_string(s.H) +
+               ">";
+      });
+  py::class_<Packed, std::shared_ptr<Packed>>(m, "PackedWeights",
+                                              "Weights packed once for the step kernels.")
+      .def_property_readonly("cell",
+                             [](const Packed& p) { return family_name(family_of(p.layout.cell)); })
+      .def_property_readonly("input_size", [](const Packed& p) { return p.layout.I; })
+      .def_property_readonly("hidden_size", [](const Packed& p) { return p.layout.H; })
+      .def_property_readonly("isa", [](const Packed& p) { return isa_name(p.isa); })
+      .def("__repr__", [](const Packed& p) {
+        return std::string("<rnnkit.ops packed ") + family_name(family_of(p.layout.cell)) +
+               " I=" + std::to_string(p.layout.I) + " H=" + std::to_string(p.layout.H) +
+               " for " + isa_name(p.isa) + ">";
+      });
+
+  m.def("available_isas", [] {
+    py::list out;
+    for (Isa isa : available_isas()) out.append(isa_name(isa));
+    return out;
+  }, "The SIMD paths this CPU and OS support, best first.");
+  m.def("get_isa", [] { return std::string(isa_name(current_isa())); },
+        "The SIMD path the kernels use now.");
+  m.def("_set_isa", [](const std::string& name) {
+    Isa isa;
+    if (!isa_from_name(name.c_str(), &isa)) {
+      throw py::value_error("[_set_isa] name is '" + name +
+                            "', expected one of 'avx512', 'avx2', 'scalar'");
+    }
+    try {
+      set_isa(isa);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(std::string("[_set_isa] ") + e.what());
+    }
+  }, py::arg("name"), "Switch the SIMD path (for tests).");
+  m.def("get_num_threads", &get_num_threads);
+  m.def("set_num_threads", [](py::handle n) {
+    if (!py::isinstance<py::int_>(n) || py::isinstance<py::bool_>(n)) {
+      throw py::type_error("[set_num_threads] n must be an int, got " +
+                           py::str(py::type::handle_of(n).attr("__name__")).cast<std::string>());
+    }
+    const long long v = n.cast<long long>();
+    if (v < 1 || v > 4096) {
+      throw py::value_error("[set_num_threads] n must be between 1 and 4096, got " +
+                            std::to_string(v));
+    }
+    set_num_threads(static_cast<int>(v));
+  }, py::arg("n"));
+  m.def("default_num_threads", &default_num_threads);
+  m.def("effective_num_threads", &effective_num_threads,
+        "Threads the kernels use now: 1 in a fork()ed child.");
+  m.def("openmp_version", [] { return _OPENMP; });
+}
+
+}  // namespace rnnkit
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "rnnkit's C++ kernels (private: use rnnkit.ops)";
+  rnnkit::init_runtime(m);
+  rnnkit::init_rnn(m);
+  rnnkit::init_lstm(m);
+  rnnkit::init_gru(m);
+  // Reading the thread count registers the fork handler, and a bad RNNKIT_ISA fails the import.
+  rnnkit::get_num_threads();
+  rnnkit::current_isa();
+}

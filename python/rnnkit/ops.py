@@ -1,0 +1,236 @@
+"""The functional API on rnnkit's C++ kernels: one layer, one direction, time-major, float32.
+
+Letters: T time, B batch, I input size, H hidden size, G gates (RNN 1, GRU 3, LSTM 4).
+``x`` is (T, B, I); states are (B, H); ``y`` is (T, B, H). Weights use PyTorch's layout:
+``w_ih`` (G*H, I), ``w_hh`` (G*H, H), ``b_ih`` and ``b_hh`` (G*H,) or None; gate order
+LSTM i, f, g, o and GRU r, z, n.
+
+Every function here has a twin of the same name and signature in :mod:`rnnkit.reference`
+(NumPy), and the two agree to float32 round-off. The full contract — valid steps, ``lengths``
+and ``mask``, ``reverse``, what ``saved`` holds, dtypes and errors — is in
+``docs/functional-api.md``. In short:
+
+* arrays of any real dtype, layout or writeability are converted once to float32;
+  complex/object/string/bool arrays and None where an array is required raise ``TypeError``;
+* wrong shapes raise ``ValueError`` naming the operation, the argument, the shape received and
+  the shape expected; sizes that cannot be allocated raise ``MemoryError`` before allocating;
+* ``saved`` is None unless ``training=True``; it owns copies of what backward needs;
+* the kernels release the GIL and use :func:`rnnkit.set_num_threads` threads; results are
+  bitwise identical for any thread count;
+* a long kernel stops at a step boundary on Ctrl-C (``KeyboardInterrupt``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from rnnkit import _core
+
+ArrayLike = Any
+Grads = Dict[str, Optional[np.ndarray]]
+Saved = _core.Saved
+PackedWeights = _core.PackedWeights
+
+__all__ = [
+    "PackedWeights",
+    "Saved",
+    "gru_backward",
+    "gru_forward",
+    "gru_step",
+    "lstm_backward",
+    "lstm_forward",
+    "lstm_step",
+    "pack_gru",
+    "pack_lstm",
+    "pack_rnn",
+    "rnn_backward",
+    "rnn_forward",
+    "rnn_step",
+]
+
+
+def rnn_forward(
+    x: ArrayLike,
+    h0: Optional[ArrayLike],
+    w_ih: ArrayLike,
+    w_hh: ArrayLike,
+    b_ih: Optional[ArrayLike],
+    b_hh: Optional[ArrayLike],
+    *,
+    activation: str = "tanh",
+    lengths: Optional[ArrayLike] = None,
+    mask: Optional[ArrayLike] = None,
+    reverse: bool = False,
+    training: bool = False,
+) -> Tuple[np.ndarray, np.ndarray, Optional[Saved]]:
+    """Elman RNN over a sequence: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
+
+    Args:
+        x: (T, B, I) inputs. h0: (B, H) initial state or None (zeros).
+        w_ih: (H, I). w_hh: (H, H). b_ih, b_hh: (H,) or None.
+        activation: "tanh" or "relu".
+        lengths: (B,) integers, post-padding: sequence b is valid for steps < lengths[b].
+        mask: (T, B) bool, the general form (holes allowed). Not with ``lengths``.
+        reverse: process steps T-1 .. 0 (within each sequence's own length).
+        training: keep what :func:`rnn_backward` needs.
+
+    Returns:
+        ``(y, h_n, saved)``: y (T, B, H) with zero rows at invalid steps, h_n (B, H) the state
+        after the last valid step, saved (or None).
+    """
+    return _core.rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, activation=activation,
+                             lengths=lengths, mask=mask, reverse=reverse, training=training)
+
+
+def lstm_forward(
+    x: ArrayLike,
+    h0: Optional[ArrayLike],
+    c0: Optional[ArrayLike],
+    w_ih: ArrayLike,
+    w_hh: ArrayLike,
+    b_ih: Optional[ArrayLike],
+    b_hh: Optional[ArrayLike],
+    *,
+    lengths: Optional[ArrayLike] = None,
+    mask: Optional[ArrayLike] = None,
+    reverse: bool = False,
+    training: bool = False,
+) -> Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray], Optional[Saved]]:
+    """LSTM over a sequence, gates i, f, g, o: ``c' = f*c + i*g``, ``h' = o*tanh(c')``.
+
+    Args:
+        x: (T, B, I). h0, c0: (B, H) or None (zeros). w_ih: (4H, I). w_hh: (4H, H).
+        b_ih, b_hh: (4H,) or None. lengths, mask, reverse, training: as in :func:`rnn_forward`.
+
+    Returns:
+        ``(y, (h_n, c_n), saved)``.
+    """
+    return _core.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=lengths, mask=mask,
+                              reverse=reverse, training=training)
+
+
+def gru_forward(
+    x: ArrayLike,
+    h0: Optional[ArrayLike],
+    w_ih: ArrayLike,
+    w_hh: ArrayLike,
+    b_ih: Optional[ArrayLike],
+    b_hh: Optional[ArrayLike],
+    *,
+    reset_after: bool = True,
+    lengths: Optional[ArrayLike] = None,
+    mask: Optional[ArrayLike] = None,
+    reverse: bool = False,
+    training: bool = False,
+) -> Tuple[np.ndarray, np.ndarray, Optional[Saved]]:
+    """GRU over a sequence, gates r, z, n: ``h' = (1-z)*n + z*h``.
+
+    ``reset_after=True`` (PyTorch, Keras 3 default): ``n = tanh(W_in x + b_in + r*(W_hn h +
+    b_hn))``; ``reset_after=False`` (Cho et al. 2014): ``n = tanh(W_in x + b_in + W_hn (r*h) +
+    b_hn)``.
+
+    Args:
+        x: (T, B, I). h0: (B, H) or None. w_ih: (3H, I). w_hh: (3H, H). b_ih, b_hh: (3H,) or
+        None. lengths, mask, reverse, training: as in :func:`rnn_forward`.
+
+    Returns:
+        ``(y, h_n, saved)``.
+    """
+    return _core.gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after,
+                             lengths=lengths, mask=mask, reverse=reverse, training=training)
+
+
+def rnn_backward(
+    dy: Optional[ArrayLike], dh_n: Optional[ArrayLike], saved: Saved, *,
+    return_dh_seq: bool = False,
+) -> Grads:
+    """Backpropagation through time for :func:`rnn_forward` (``training=True``).
+
+    Args:
+        dy: (T, B, H) dLoss/dy or None (zeros); ignored at invalid steps.
+        dh_n: (B, H) dLoss/dh_n or None.
+        saved: what the forward returned.
+        return_dh_seq: also return ``"dh_seq"`` (T, B, H), dLoss/dh_t at every step.
+
+    Returns:
+        A fresh dict: ``x``, ``h0``, ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None where the
+        forward had no bias), and ``dh_seq`` if asked.
+    """
+    return _core.rnn_backward(dy, dh_n, saved, return_dh_seq=return_dh_seq)
+
+
+def lstm_backward(
+    dy: Optional[ArrayLike],
+    dstates: Optional[Tuple[Optional[ArrayLike], Optional[ArrayLike]]],
+    saved: Saved,
+    *,
+    return_dh_seq: bool = False,
+) -> Grads:
+    """Backpropagation through time for :func:`lstm_forward`.
+
+    ``dstates`` is ``(dh_n, dc_n)`` (either may be None) or None. The dict also has ``c0``.
+    """
+    return _core.lstm_backward(dy, dstates, saved, return_dh_seq=return_dh_seq)
+
+
+def gru_backward(
+    dy: Optional[ArrayLike], dh_n: Optional[ArrayLike], saved: Saved, *,
+    return_dh_seq: bool = False,
+) -> Grads:
+    """Backpropagation through time for :func:`gru_forward`; as :func:`rnn_backward`."""
+    return _core.gru_backward(dy, dh_n, saved, return_dh_seq=return_dh_seq)
+
+
+def pack_rnn(
+    w_ih: ArrayLike, w_hh: ArrayLike, b_ih: Optional[ArrayLike] = None,
+    b_hh: Optional[ArrayLike] = None, *, activation: str = "tanh",
+) -> PackedWeights:
+    """Pack RNN weights once for :func:`rnn_step` (the current SIMD path's panel layout)."""
+    return _core.pack_rnn(w_ih, w_hh, b_ih, b_hh, activation=activation)
+
+
+def pack_lstm(
+    w_ih: ArrayLike, w_hh: ArrayLike, b_ih: Optional[ArrayLike] = None,
+    b_hh: Optional[ArrayLike] = None,
+) -> PackedWeights:
+    """Pack LSTM weights once for :func:`lstm_step`."""
+    return _core.pack_lstm(w_ih, w_hh, b_ih, b_hh)
+
+
+def pack_gru(
+    w_ih: ArrayLike, w_hh: ArrayLike, b_ih: Optional[ArrayLike] = None,
+    b_hh: Optional[ArrayLike] = None, *, reset_after: bool = True,
+) -> PackedWeights:
+    """Pack GRU weights once for :func:`gru_step`."""
+    return _core.pack_gru(w_ih, w_hh, b_ih, b_hh, reset_after=reset_after)
+
+
+def rnn_step(
+    x_t: ArrayLike, h: Optional[ArrayLike], weights: PackedWeights, *,
+    out: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """One RNN step for B rows: x_t (B, I), h (B, H) → h' (B, H).
+
+    With ``out`` (a float32 C-contiguous (B, H) array, possibly ``h`` itself) the new state is
+    written there without allocating, and ``out`` is returned.
+    """
+    return _core.rnn_step(x_t, h, weights, out=out)
+
+
+def lstm_step(
+    x_t: ArrayLike, h: Optional[ArrayLike], c: Optional[ArrayLike], weights: PackedWeights,
+    *, out: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """One LSTM step: returns ``(h', c')``; ``out=(h_out, c_out)`` as in :func:`rnn_step`."""
+    return _core.lstm_step(x_t, h, c, weights, out=out)
+
+
+def gru_step(
+    x_t: ArrayLike, h: Optional[ArrayLike], weights: PackedWeights, *,
+    out: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """One GRU step: returns h'; ``out`` as in :func:`rnn_step`."""
+    return _core.gru_step(x_t, h, weights, out=out)
+
