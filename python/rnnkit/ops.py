@@ -22,14 +22,14 @@ and ``mask``, ``reverse``, what ``saved`` holds, dtypes and errors — is in
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional
 
 import numpy as np
 
 from rnnkit import _core
 
 ArrayLike = Any
-Grads = Dict[str, Optional[np.ndarray]]
+Grads = dict[str, Optional[np.ndarray]]
 Saved = _core.Saved
 PackedWeights = _core.PackedWeights
 
@@ -53,18 +53,18 @@ __all__ = [
 
 def rnn_forward(
     x: ArrayLike,
-    h0: Optional[ArrayLike],
+    h0: ArrayLike | None,
     w_ih: ArrayLike,
     w_hh: ArrayLike,
-    b_ih: Optional[ArrayLike],
-    b_hh: Optional[ArrayLike],
+    b_ih: ArrayLike | None,
+    b_hh: ArrayLike | None,
     *,
     activation: str = "tanh",
-    lengths: Optional[ArrayLike] = None,
-    mask: Optional[ArrayLike] = None,
+    lengths: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
     reverse: bool = False,
     training: bool = False,
-) -> Tuple[np.ndarray, np.ndarray, Optional[Saved]]:
+) -> tuple[np.ndarray, np.ndarray, Saved | None]:
     """Elman RNN over a sequence: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
 
     Args:
@@ -80,24 +80,35 @@ def rnn_forward(
         ``(y, h_n, saved)``: y (T, B, H) with zero rows at invalid steps, h_n (B, H) the state
         after the last valid step, saved (or None).
     """
-    return _core.rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, activation=activation,
-                             lengths=lengths, mask=mask, reverse=reverse, training=training)
+    return _core.rnn_forward(
+        x,
+        h0,
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+        activation=activation,
+        lengths=lengths,
+        mask=mask,
+        reverse=reverse,
+        training=training,
+    )
 
 
 def lstm_forward(
     x: ArrayLike,
-    h0: Optional[ArrayLike],
-    c0: Optional[ArrayLike],
+    h0: ArrayLike | None,
+    c0: ArrayLike | None,
     w_ih: ArrayLike,
     w_hh: ArrayLike,
-    b_ih: Optional[ArrayLike],
-    b_hh: Optional[ArrayLike],
+    b_ih: ArrayLike | None,
+    b_hh: ArrayLike | None,
     *,
-    lengths: Optional[ArrayLike] = None,
-    mask: Optional[ArrayLike] = None,
+    lengths: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
     reverse: bool = False,
     training: bool = False,
-) -> Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray], Optional[Saved]]:
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], Saved | None]:
     """LSTM over a sequence, gates i, f, g, o: ``c' = f*c + i*g``, ``h' = o*tanh(c')``.
 
     Args:
@@ -107,24 +118,35 @@ def lstm_forward(
     Returns:
         ``(y, (h_n, c_n), saved)``.
     """
-    return _core.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=lengths, mask=mask,
-                              reverse=reverse, training=training)
+    return _core.lstm_forward(
+        x,
+        h0,
+        c0,
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+        lengths=lengths,
+        mask=mask,
+        reverse=reverse,
+        training=training,
+    )
 
 
 def gru_forward(
     x: ArrayLike,
-    h0: Optional[ArrayLike],
+    h0: ArrayLike | None,
     w_ih: ArrayLike,
     w_hh: ArrayLike,
-    b_ih: Optional[ArrayLike],
-    b_hh: Optional[ArrayLike],
+    b_ih: ArrayLike | None,
+    b_hh: ArrayLike | None,
     *,
     reset_after: bool = True,
-    lengths: Optional[ArrayLike] = None,
-    mask: Optional[ArrayLike] = None,
+    lengths: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
     reverse: bool = False,
     training: bool = False,
-) -> Tuple[np.ndarray, np.ndarray, Optional[Saved]]:
+) -> tuple[np.ndarray, np.ndarray, Saved | None]:
     """GRU over a sequence, gates r, z, n: ``h' = (1-z)*n + z*h``.
 
     ``reset_after=True`` (PyTorch, Keras 3 default): ``n = tanh(W_in x + b_in + r*(W_hn h +
@@ -138,12 +160,26 @@ def gru_forward(
     Returns:
         ``(y, h_n, saved)``.
     """
-    return _core.gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after,
-                             lengths=lengths, mask=mask, reverse=reverse, training=training)
+    return _core.gru_forward(
+        x,
+        h0,
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+        reset_after=reset_after,
+        lengths=lengths,
+        mask=mask,
+        reverse=reverse,
+        training=training,
+    )
 
 
 def rnn_backward(
-    dy: Optional[ArrayLike], dh_n: Optional[ArrayLike], saved: Saved, *,
+    dy: ArrayLike | None,
+    dh_n: ArrayLike | None,
+    saved: Saved,
+    *,
     return_dh_seq: bool = False,
 ) -> Grads:
     """Backpropagation through time for :func:`rnn_forward` (``training=True``).
@@ -162,8 +198,8 @@ def rnn_backward(
 
 
 def lstm_backward(
-    dy: Optional[ArrayLike],
-    dstates: Optional[Tuple[Optional[ArrayLike], Optional[ArrayLike]]],
+    dy: ArrayLike | None,
+    dstates: tuple[ArrayLike | None, ArrayLike | None] | None,
     saved: Saved,
     *,
     return_dh_seq: bool = False,
@@ -176,7 +212,10 @@ def lstm_backward(
 
 
 def gru_backward(
-    dy: Optional[ArrayLike], dh_n: Optional[ArrayLike], saved: Saved, *,
+    dy: ArrayLike | None,
+    dh_n: ArrayLike | None,
+    saved: Saved,
+    *,
     return_dh_seq: bool = False,
 ) -> Grads:
     """Backpropagation through time for :func:`gru_forward`; as :func:`rnn_backward`."""
@@ -184,32 +223,45 @@ def gru_backward(
 
 
 def pack_rnn(
-    w_ih: ArrayLike, w_hh: ArrayLike, b_ih: Optional[ArrayLike] = None,
-    b_hh: Optional[ArrayLike] = None, *, activation: str = "tanh",
+    w_ih: ArrayLike,
+    w_hh: ArrayLike,
+    b_ih: ArrayLike | None = None,
+    b_hh: ArrayLike | None = None,
+    *,
+    activation: str = "tanh",
 ) -> PackedWeights:
     """Pack RNN weights once for :func:`rnn_step` (the current SIMD path's panel layout)."""
     return _core.pack_rnn(w_ih, w_hh, b_ih, b_hh, activation=activation)
 
 
 def pack_lstm(
-    w_ih: ArrayLike, w_hh: ArrayLike, b_ih: Optional[ArrayLike] = None,
-    b_hh: Optional[ArrayLike] = None,
+    w_ih: ArrayLike,
+    w_hh: ArrayLike,
+    b_ih: ArrayLike | None = None,
+    b_hh: ArrayLike | None = None,
 ) -> PackedWeights:
     """Pack LSTM weights once for :func:`lstm_step`."""
     return _core.pack_lstm(w_ih, w_hh, b_ih, b_hh)
 
 
 def pack_gru(
-    w_ih: ArrayLike, w_hh: ArrayLike, b_ih: Optional[ArrayLike] = None,
-    b_hh: Optional[ArrayLike] = None, *, reset_after: bool = True,
+    w_ih: ArrayLike,
+    w_hh: ArrayLike,
+    b_ih: ArrayLike | None = None,
+    b_hh: ArrayLike | None = None,
+    *,
+    reset_after: bool = True,
 ) -> PackedWeights:
     """Pack GRU weights once for :func:`gru_step`."""
     return _core.pack_gru(w_ih, w_hh, b_ih, b_hh, reset_after=reset_after)
 
 
 def rnn_step(
-    x_t: ArrayLike, h: Optional[ArrayLike], weights: PackedWeights, *,
-    out: Optional[np.ndarray] = None,
+    x_t: ArrayLike,
+    h: ArrayLike | None,
+    weights: PackedWeights,
+    *,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """One RNN step for B rows: x_t (B, I), h (B, H) → h' (B, H).
 
@@ -220,17 +272,23 @@ def rnn_step(
 
 
 def lstm_step(
-    x_t: ArrayLike, h: Optional[ArrayLike], c: Optional[ArrayLike], weights: PackedWeights,
-    *, out: Optional[Tuple[np.ndarray, np.ndarray]] = None,
-) -> Tuple[np.ndarray, np.ndarray]:
+    x_t: ArrayLike,
+    h: ArrayLike | None,
+    c: ArrayLike | None,
+    weights: PackedWeights,
+    *,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """One LSTM step: returns ``(h', c')``; ``out=(h_out, c_out)`` as in :func:`rnn_step`."""
     return _core.lstm_step(x_t, h, c, weights, out=out)
 
 
 def gru_step(
-    x_t: ArrayLike, h: Optional[ArrayLike], weights: PackedWeights, *,
-    out: Optional[np.ndarray] = None,
+    x_t: ArrayLike,
+    h: ArrayLike | None,
+    weights: PackedWeights,
+    *,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """One GRU step: returns h'; ``out`` as in :func:`rnn_step`."""
     return _core.gru_step(x_t, h, weights, out=out)
-
