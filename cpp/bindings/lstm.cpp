@@ -19,14 +19,14 @@ void init_lstm(py::module_& m) {
       "mask"_a = py::none(), "reverse"_a = false, "training"_a = false);
   m.def(
       "lstm_backward",
-      [](py::handle dy, py::handle dstates, py::handle saved, bool return_dh_seq) {
+      [](py::handle dy, py::handle dstate_n, py::handle saved, bool return_dh_seq) {
         py::object dh_n = py::none(), dc_n = py::none();
-        if (!dstates.is_none()) {
-          if (!py::isinstance<py::tuple>(dstates) && !py::isinstance<py::list>(dstates)) {
+        if (!dstate_n.is_none()) {
+          if (!py::isinstance<py::tuple>(dstate_n) && !py::isinstance<py::list>(dstate_n)) {
             throw py::type_error(
                 "[lstm_backward] the state gradients must be a tuple (dh_n, dc_n) or None");
           }
-          py::sequence seq = py::reinterpret_borrow<py::sequence>(dstates);
+          py::sequence seq = py::reinterpret_borrow<py::sequence>(dstate_n);
           if (py::len(seq) != 2) {
             throw py::value_error(
                 "[lstm_backward] the state gradients must be a pair (dh_n, dc_n)");
@@ -36,7 +36,7 @@ void init_lstm(py::module_& m) {
         }
         return backward(Family::Lstm, "lstm_backward", dy, dh_n, dc_n, saved, return_dh_seq);
       },
-      "dy"_a.none(true), "dstates"_a.none(true), "saved"_a.none(true), py::kw_only(),
+      "dy"_a.none(true), "dstate_n"_a.none(true), "saved"_a.none(true), py::kw_only(),
       "return_dh_seq"_a = false);
   m.def(
       "pack_lstm",

@@ -199,16 +199,16 @@ def rnn_backward(
 
 def lstm_backward(
     dy: ArrayLike | None,
-    dstates: tuple[ArrayLike | None, ArrayLike | None] | None,
+    dstate_n: tuple[ArrayLike | None, ArrayLike | None] | None,
     saved: Saved,
     *,
     return_dh_seq: bool = False,
 ) -> Grads:
     """Backpropagation through time for :func:`lstm_forward`.
 
-    ``dstates`` is ``(dh_n, dc_n)`` (either may be None) or None. The dict also has ``c0``.
+    ``dstate_n`` is ``(dh_n, dc_n)`` (either may be None) or None. The dict also has ``c0``.
     """
-    return _core.lstm_backward(dy, dstates, saved, return_dh_seq=return_dh_seq)
+    return _core.lstm_backward(dy, dstate_n, saved, return_dh_seq=return_dh_seq)
 
 
 def gru_backward(
