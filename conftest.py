@@ -1,6 +1,6 @@
 """Shared test configuration.
 
-Tests that need an optional extra (torch, keras, ...) call ``require(name)``: it returns the
+Tests (tests/) and benchmarks (bench/) that need an optional extra (torch, keras, ...) call ``require(name)``: it returns the
 module, or skips with a reason where the extra is absent. CI sets ``RNNKIT_REQUIRE_EXTRAS=1``,
 which turns such a skip into a failure, so a green CI run cannot be a run of skips.
 """
