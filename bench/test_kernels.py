@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rnnkit import bench
 
 from conftest import require
-from rnnkit import bench
 
 CASES = bench.cases()
 

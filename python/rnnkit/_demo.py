@@ -26,7 +26,7 @@ class CharLSTM:
     """LSTM(H) over one-hot characters, then a dense softmax readout over V characters."""
 
     def __init__(self, vocab: str, units: int, rng: np.random.Generator) -> None:
-        V, H = len(vocab), units  # noqa: N806
+        V, H = len(vocab), units
         self.vocab = vocab
         self.index = {ch: i for i, ch in enumerate(vocab)}
 
@@ -92,7 +92,7 @@ class CharLSTM:
         """Feed the prompt, then generate one character at a time with the step kernel."""
         p = self.params
         packed = ops.pack_lstm(p["w_ih"], p["w_hh"], p["b"], None)
-        H = p["w_hh"].shape[1]  # noqa: N806
+        H = p["w_hh"].shape[1]
         h = np.zeros((1, H), np.float32)
         c = np.zeros((1, H), np.float32)
         ids = [self.index.get(ch, 0) for ch in prompt]

@@ -18,8 +18,9 @@ import contextlib
 import platform
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class Case:
     mode: str
     T: int
     B: int
-    I: int  # noqa: E741 - the project's letter for the input size
+    I: int
     H: int
 
     @property
@@ -83,7 +84,7 @@ class Inputs:
 
 def make_inputs(case: Case, seed: int = 0) -> Inputs:
     rng = np.random.default_rng(seed)
-    G, H, I = GATES[case.cell], case.H, case.I  # noqa: E741
+    G, H, I = GATES[case.cell], case.H, case.I
     scale = 1.0 / np.sqrt(H)
 
     def draw(*shape: int, s: float = 1.0) -> np.ndarray:
