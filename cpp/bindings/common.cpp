@@ -157,7 +157,8 @@ Lengths read_lengths_and_mask(const char* op, py::handle lengths, py::handle mas
   if (!lengths.is_none()) {
     py::array arr = np.attr("asarray")(lengths);
     const char kind = arr.dtype().kind();
-    if (kind != 'i' && kind != 'u') {
+    const bool empty_list = arr.size() == 0 && kind == 'f';  // np.asarray([]) is float64
+    if (kind != 'i' && kind != 'u' && !empty_list) {
       type_error(op, "lengths has dtype " + py::str(arr.dtype()).cast<std::string>() +
                          ", expected integers");
     }
@@ -180,11 +181,16 @@ Lengths read_lengths_and_mask(const char* op, py::handle lengths, py::handle mas
   if (!mask.is_none()) {
     py::array arr = np.attr("asarray")(mask);
     const char kind = arr.dtype().kind();
-    if (kind != 'b' && kind != 'i' && kind != 'u') {
+    const bool empty_list = arr.size() == 0 && kind == 'f';
+    if (kind != 'b' && kind != 'i' && kind != 'u' && !empty_list) {
       type_error(op, "mask has dtype " + py::str(arr.dtype()).cast<std::string>() +
                          ", expected bool");
     }
     expect_shape(arr, {T, B}, op, "mask", "(T, B)");
+    if ((kind == 'i' || kind == 'u') &&
+        !np.attr("isin")(arr, py::make_tuple(0, 1)).attr("all")().cast<bool>()) {
+      value_error(op, "mask holds integers other than 0 and 1, expected a bool mask");
+    }
     py::array as_bool = np.attr("not_equal")(arr, 0);
     auto m8 = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(as_bool);
     if (!m8) throw py::error_already_set();
@@ -326,18 +332,34 @@ int64_t Saved::nbytes() const {
          static_cast<int64_t>(sizeof(int64_t) * lengths.size() + mask.size());
 }
 
-Cell rnn_cell(const std::string& activation, const char* op) {
-  if (activation == "tanh") return Cell::RnnTanh;
-  if (activation == "relu") return Cell::RnnRelu;
-  value_error(op, "activation is '" + activation + "', expected one of 'tanh', 'relu'");
+bool flag(py::handle value, const char* op, const char* name) {
+  if (py::isinstance<py::bool_>(value)) return value.cast<bool>();
+  if (py::isinstance(value, py::module_::import("numpy").attr("bool_"))) {
+    return value.attr("__bool__")().cast<bool>();
+  }
+  type_error(op, std::string(name) + " must be a bool, got " + type_name(value));
 }
 
-Cell gru_cell(bool reset_after) { return reset_after ? Cell::Gru : Cell::GruResetBefore; }
+Cell rnn_cell(py::handle activation, const char* op) {
+  if (!py::isinstance<py::str>(activation)) {
+    type_error(op, "activation must be a string ('tanh' or 'relu'), got " + type_name(activation));
+  }
+  const std::string name = activation.cast<std::string>();
+  if (name == "tanh") return Cell::RnnTanh;
+  if (name == "relu") return Cell::RnnRelu;
+  value_error(op, "activation is '" + name + "', expected one of 'tanh', 'relu'");
+}
+
+Cell gru_cell(py::handle reset_after, const char* op) {
+  return flag(reset_after, op, "reset_after") ? Cell::Gru : Cell::GruResetBefore;
+}
 
 py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::handle c0,
                   py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh,
                   const ForwardOptions& opt) {
   const bool lstm = cell == Cell::Lstm;
+  const bool reverse = flag(opt.reverse, op, "reverse");
+  const bool training = flag(opt.training, op, "training");
   py::array ax = as_array(x, op, "x");
   if (ax.ndim() != 3) {
     value_error(op, "x has shape " + shape_str(ax) + ", expected 3 dimensions (T, B, I)");
@@ -362,7 +384,7 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
   budget.add({4, B, H});                                   // states in and out
   budget.add({layout.total});                              // packed weights
   budget.add({int64_t(1) << 20});                          // input-projection chunk
-  if (opt.training) {
+  if (training) {
     budget.add({T, B, I});                                 // saved copy of x
     budget.add({T, B, saved_gate_cols(cell) * H});
     budget.add({T + 1, B, lstm ? 2 * H : H});
@@ -377,14 +399,14 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
   std::vector<float> packed(static_cast<size_t>(layout.total), 0.0f);
 
   std::unique_ptr<Saved> saved;
-  if (opt.training) {
+  if (training) {
     saved = std::make_unique<Saved>();
     saved->cell = cell;
     saved->T = T;
     saved->B = B;
     saved->I = I;
     saved->H = H;
-    saved->reverse = opt.reverse;
+    saved->reverse = reverse;
     saved->has_b_ih = w.b_ih.has_value();
     saved->has_b_hh = w.b_hh.has_value();
     saved->x = copy_of(fx);
@@ -408,7 +430,7 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
   a.c0 = ptr_or_null(fc0);
   a.lengths = lm.lengths.empty() ? nullptr : lm.lengths.data();
   a.mask = lm.mask.empty() ? nullptr : lm.mask.data();
-  a.reverse = opt.reverse;
+  a.reverse = reverse;
   a.y = y.mutable_data();
   a.h_n = h_n.mutable_data();
   a.c_n = lstm ? c_n.mutable_data() : nullptr;
@@ -432,8 +454,9 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
 }
 
 py::dict backward(Family family, const char* op, py::handle dy, py::handle dh_n,
-                  py::handle dc_n, py::handle saved_obj, bool return_dh_seq) {
+                  py::handle dc_n, py::handle saved_obj, py::handle want_dh_seq) {
   Saved& s = saved_of(saved_obj, family, op);
+  const bool return_dh_seq = flag(want_dh_seq, op, "return_dh_seq");
   const bool lstm = family == Family::Lstm;
   const int64_t T = s.T, B = s.B, I = s.I, H = s.H, G = gates_of(s.cell);
   auto ady = as_optional(dy, op, "dy");
@@ -558,6 +581,10 @@ py::object step(Family family, const char* op, py::handle x, py::handle h, py::h
     ac = as_optional(c, op, "c");
     if (ac) expect_shape(*ac, {B, H}, op, "c", "(B, H)");
   }
+  SizeBudget budget(op);
+  budget.add({B, I});
+  budget.add({lstm ? 6 : 3, B, H});
+  budget.check();
   py::array_t<float> h_out, c_out;
   if (out.is_none()) {
     h_out = new_array({B, H}, false);

@@ -42,23 +42,24 @@ struct Packed {
 };
 
 struct ForwardOptions {
-  py::object lengths, mask;
-  bool reverse = false, training = false;
+  py::handle lengths, mask, reverse, training;
 };
 
 py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::handle c0,
                   py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh,
                   const ForwardOptions& opt);
 py::dict backward(Family family, const char* op, py::handle dy, py::handle dh_n,
-                  py::handle dc_n, py::handle saved, bool return_dh_seq);
+                  py::handle dc_n, py::handle saved, py::handle return_dh_seq);
 std::shared_ptr<Packed> pack(Cell cell, const char* op, py::handle w_ih, py::handle w_hh,
                              py::handle b_ih, py::handle b_hh);
 // Returns h_new, or (h_new, c_new) for LSTM.
 py::object step(Family family, const char* op, py::handle x, py::handle h, py::handle c,
                 py::handle weights, py::handle out);
 
-Cell rnn_cell(const std::string& activation, const char* op);
-Cell gru_cell(bool reset_after);
+// A bool argument (Python bool or numpy.bool_); anything else is a TypeError naming it.
+bool flag(py::handle value, const char* op, const char* name);
+Cell rnn_cell(py::handle activation, const char* op);
+Cell gru_cell(py::handle reset_after, const char* op);
 
 void init_runtime(py::module_& m);
 void init_rnn(py::module_& m);

@@ -8,18 +8,17 @@ void init_lstm(py::module_& m) {
   m.def(
       "lstm_forward",
       [](py::handle x, py::handle h0, py::handle c0, py::handle w_ih, py::handle w_hh,
-         py::handle b_ih, py::handle b_hh, py::handle lengths, py::handle mask, bool reverse,
-         bool training) {
-        ForwardOptions opt{py::reinterpret_borrow<py::object>(lengths),
-                           py::reinterpret_borrow<py::object>(mask), reverse, training};
+         py::handle b_ih, py::handle b_hh, py::handle lengths, py::handle mask, py::handle reverse,
+         py::handle training) {
+        ForwardOptions opt{lengths, mask, reverse, training};
         return forward(Cell::Lstm, "lstm_forward", x, h0, c0, w_ih, w_hh, b_ih, b_hh, opt);
       },
       "x"_a.none(true), "h0"_a.none(true), "c0"_a.none(true), "w_ih"_a.none(true), "w_hh"_a.none(true),
       "b_ih"_a.none(true), "b_hh"_a.none(true), py::kw_only(), "lengths"_a = py::none(),
-      "mask"_a = py::none(), "reverse"_a = false, "training"_a = false);
+      "mask"_a = py::none(), "reverse"_a = py::bool_(false), "training"_a = py::bool_(false));
   m.def(
       "lstm_backward",
-      [](py::handle dy, py::handle dstate_n, py::handle saved, bool return_dh_seq) {
+      [](py::handle dy, py::handle dstate_n, py::handle saved, py::handle return_dh_seq) {
         py::object dh_n = py::none(), dc_n = py::none();
         if (!dstate_n.is_none()) {
           if (!py::isinstance<py::tuple>(dstate_n) && !py::isinstance<py::list>(dstate_n)) {
@@ -37,7 +36,7 @@ void init_lstm(py::module_& m) {
         return backward(Family::Lstm, "lstm_backward", dy, dh_n, dc_n, saved, return_dh_seq);
       },
       "dy"_a.none(true), "dstate_n"_a.none(true), "saved"_a.none(true), py::kw_only(),
-      "return_dh_seq"_a = false);
+      "return_dh_seq"_a = py::bool_(false));
   m.def(
       "pack_lstm",
       [](py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh) {

@@ -50,16 +50,17 @@ void init_runtime(py::module_& m) {
   }, py::arg("name"), "Switch the SIMD path (for tests).");
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", [](py::handle n) {
-    if (!py::isinstance<py::int_>(n) || py::isinstance<py::bool_>(n)) {
+    // Any integer (Python int, numpy integer: whatever has __index__), but not a bool.
+    if (py::isinstance<py::bool_>(n) || !py::hasattr(n, "__index__")) {
       throw py::type_error("[set_num_threads] n must be an int, got " +
                            py::str(py::type::handle_of(n).attr("__name__")).cast<std::string>());
     }
-    const long long v = n.cast<long long>();
-    if (v < 1 || v > 4096) {
+    py::int_ value = n.attr("__index__")();
+    if (value < py::int_(1) || value > py::int_(4096)) {
       throw py::value_error("[set_num_threads] n must be between 1 and 4096, got " +
-                            std::to_string(v));
+                            py::str(value).cast<std::string>());
     }
-    set_num_threads(static_cast<int>(v));
+    set_num_threads(value.cast<int>());
   }, py::arg("n"));
   m.def("default_num_threads", &default_num_threads);
   m.def("effective_num_threads", &effective_num_threads,
