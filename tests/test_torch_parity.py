@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from conftest import require
 
-IMPLS = ["reference"]
+IMPLS = ["reference", "ops"]
 TOLERANCE = {"reference": 1e-10}  # float64; float32 implementations default to 1e-4
 
 T, B, I, H = 6, 5, 4, 7

@@ -6,10 +6,26 @@ C++ kernels with SIMD and OpenMP under a Keras-shaped Python API, and a pure-Num
 
 from __future__ import annotations
 
-from rnnkit import _threadpool
+from rnnkit import _threadpool, backend, layers, models
 from rnnkit._runtime import get_num_threads, info, set_num_threads
 from rnnkit._version import __version__
+from rnnkit.backend import floatx, get_backend, set_backend, set_floatx
+from rnnkit.models import Model, Sequential
 
 _threadpool.register()
 
-__all__ = ["__version__", "get_num_threads", "info", "set_num_threads"]
+__all__ = [
+    "Model",
+    "Sequential",
+    "__version__",
+    "backend",
+    "floatx",
+    "get_backend",
+    "get_num_threads",
+    "info",
+    "layers",
+    "models",
+    "set_backend",
+    "set_floatx",
+    "set_num_threads",
+]
