@@ -24,7 +24,9 @@ inline V vzero() { return {_mm256_setzero_ps()}; }
 inline V vadd(V a, V b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline V vsub(V a, V b) { return {_mm256_sub_ps(a.v, b.v)}; }
 inline V vmul(V a, V b) { return {_mm256_mul_ps(a.v, b.v)}; }
-inline V vdiv(V a, V b) { return {_mm256_div_ps(a.v, b.v)}; }
+// 1/d for d >= 1: a true division (the 12-bit estimate would need two Newton steps to give
+// exactly 1 at d = 1).
+inline V vrecip_ge1(V d) { return {_mm256_div_ps(_mm256_set1_ps(1.0f), d.v)}; }
 inline V vfmadd(V a, V b, V c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 inline V vfnmadd(V a, V b, V c) { return {_mm256_fnmadd_ps(a.v, b.v, c.v)}; }
 inline V vmax(V a, V b) { return {_mm256_max_ps(a.v, b.v)}; }

@@ -21,7 +21,6 @@ inline V vzero() { return {0.0f}; }
 inline V vadd(V a, V b) { return {a.v + b.v}; }
 inline V vsub(V a, V b) { return {a.v - b.v}; }
 inline V vmul(V a, V b) { return {a.v * b.v}; }
-inline V vdiv(V a, V b) { return {a.v / b.v}; }
 // Not fused: a portable build may lack FMA hardware, where std::fma is a slow library call.
 inline V vfmadd(V a, V b, V c) { return {a.v * b.v + c.v}; }
 inline V vfnmadd(V a, V b, V c) { return {c.v - a.v * b.v}; }
