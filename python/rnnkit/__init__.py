@@ -6,7 +6,19 @@ C++ kernels with SIMD and OpenMP under a Keras-shaped Python API, and a pure-Num
 
 from __future__ import annotations
 
-from rnnkit import _threadpool, backend, layers, models
+from rnnkit import (
+    _threadpool,
+    backend,
+    callbacks,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    text,
+    utils,
+)
 from rnnkit._runtime import get_num_threads, info, set_num_threads
 from rnnkit._version import __version__
 from rnnkit.backend import floatx, get_backend, set_backend, set_floatx
@@ -19,13 +31,20 @@ __all__ = [
     "Sequential",
     "__version__",
     "backend",
+    "callbacks",
     "floatx",
     "get_backend",
     "get_num_threads",
     "info",
+    "initializers",
     "layers",
+    "losses",
+    "metrics",
     "models",
+    "optimizers",
     "set_backend",
     "set_floatx",
     "set_num_threads",
+    "text",
+    "utils",
 ]

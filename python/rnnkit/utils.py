@@ -1,4 +1,5 @@
-"""Utilities with Keras's names: seeding, and the batch-sequence base class for ``fit``."""
+"""Utilities with Keras's names: seeding, the batch-sequence base class for ``fit``, and the
+Keras paths of ``to_categorical`` and ``pad_sequences`` (defined in :mod:`rnnkit.text`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 import numpy as np
 
 from rnnkit import _random
+from rnnkit._categorical import to_categorical
+from rnnkit.text import pad_sequences
 
-__all__ = ["PyDataset", "Sequence", "set_random_seed"]
+__all__ = ["PyDataset", "Sequence", "pad_sequences", "set_random_seed", "to_categorical"]
 
 
 def set_random_seed(seed: int) -> None:
