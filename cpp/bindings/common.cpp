@@ -47,12 +47,19 @@ std::string type_name(py::handle obj) {
   return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
 }
 
+// numpy, imported once. Deliberately leaked: no destructor may run after the interpreter ends.
+const py::module_& numpy() {
+  static const py::module_* np = new py::module_(py::module_::import("numpy"));
+  return *np;
+}
+
 // Any array-like of real numbers, without copying arrays. None → TypeError.
 py::array as_array(py::handle obj, const char* op, const char* name) {
   if (obj.is_none()) type_error(op, std::string(name) + " is None, expected an array");
   py::array arr;
   try {
-    arr = py::module_::import("numpy").attr("asarray")(obj);
+    arr = py::isinstance<py::array>(obj) ? py::reinterpret_borrow<py::array>(obj)
+                                         : py::array(numpy().attr("asarray")(obj));
   } catch (py::error_already_set& e) {
     value_error(op, std::string(name) + " could not be read as an array: " + e.what());
   }
@@ -153,7 +160,7 @@ Lengths read_lengths_and_mask(const char* op, py::handle lengths, py::handle mas
   if (!lengths.is_none() && !mask.is_none()) {
     value_error(op, "give lengths or mask, not both");
   }
-  py::module_ np = py::module_::import("numpy");
+  const py::module_& np = numpy();
   if (!lengths.is_none()) {
     py::array arr = np.attr("asarray")(lengths);
     const char kind = arr.dtype().kind();
@@ -334,7 +341,7 @@ int64_t Saved::nbytes() const {
 
 bool flag(py::handle value, const char* op, const char* name) {
   if (py::isinstance<py::bool_>(value)) return value.cast<bool>();
-  if (py::isinstance(value, py::module_::import("numpy").attr("bool_"))) {
+  if (py::isinstance(value, numpy().attr("bool_"))) {
     return value.attr("__bool__")().cast<bool>();
   }
   type_error(op, std::string(name) + " must be a bool, got " + type_name(value));
