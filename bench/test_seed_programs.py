@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import require
 
 sys.path.insert(0, str(Path(__file__).parent))
-import seed_programs  # noqa: E402
+import seed_programs
 
 
 def test_seed_program_1_rnnkit(benchmark) -> None:
