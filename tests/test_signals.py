@@ -1,0 +1,71 @@
+"""Ctrl-C reaches long kernel calls and training loops (DESIGN §9).
+
+Each case runs in a subprocess that sends SIGINT to itself from a helper thread while its main
+thread is inside a long call. Only the ordering is asserted: the call must end with
+KeyboardInterrupt instead of completing. The kernels poll for signals between steps.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+PRELUDE = """
+import os, signal, threading, time
+import numpy as np
+import rnnkit
+from rnnkit import ops
+
+def interrupt_after(seconds):
+    def fire():
+        time.sleep(seconds)
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Thread(target=fire, daemon=True).start()
+"""
+
+KERNEL_CASES = {
+    "lstm_forward": """
+T, H = 100_000, 256
+x = np.zeros((T, 1, 8), np.float32)
+w_ih = np.zeros((4 * H, 8), np.float32); w_hh = np.zeros((4 * H, H), np.float32)
+interrupt_after(0.2)
+ops.lstm_forward(x, None, None, w_ih, w_hh, None, None)
+""",
+    "gru_backward": """
+T, H = 100_000, 256
+x = np.zeros((T, 1, 8), np.float32)
+w_ih = np.zeros((3 * H, 8), np.float32); w_hh = np.zeros((3 * H, H), np.float32)
+y, _, saved = ops.gru_forward(x, None, w_ih, w_hh, None, None, training=True)
+interrupt_after(0.2)
+ops.gru_backward(np.ones_like(y), None, saved)
+""",
+    "fit": """
+from rnnkit.layers import LSTM, Dense
+rnnkit.utils.set_random_seed(0)
+model = rnnkit.Sequential([LSTM(32, input_shape=(20, 4)), Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+x = np.random.default_rng(0).standard_normal((256, 20, 4)).astype(np.float32)
+y = x.sum(axis=(1, 2))[:, None]
+interrupt_after(0.5)
+try:
+    model.fit(x, y, batch_size=8, epochs=10_000, verbose=0)
+finally:
+    # the model stays usable after the interrupt
+    assert np.all(np.isfinite(model.predict(x[:4], verbose=0)))
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+""",
+}
+
+
+@pytest.mark.parametrize("case", sorted(KERNEL_CASES))
+def test_sigint_interrupts_long_call(case: str) -> None:
+    body = textwrap.indent(KERNEL_CASES[case].strip(), "    ")
+    script = PRELUDE + "\ntry:\n" + body + "\n    print('completed')\n"
+    script += "except KeyboardInterrupt:\n    print('interrupted')\n"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "interrupted", (proc.stdout, proc.stderr)
