@@ -22,6 +22,7 @@ from rnnkit import (
 from rnnkit._runtime import get_num_threads, info, set_num_threads
 from rnnkit._version import __version__
 from rnnkit.backend import floatx, get_backend, set_backend, set_floatx
+from rnnkit.io import load_model
 from rnnkit.models import Model, Sequential
 
 _threadpool.register()
@@ -38,6 +39,7 @@ __all__ = [
     "info",
     "initializers",
     "layers",
+    "load_model",
     "losses",
     "metrics",
     "models",

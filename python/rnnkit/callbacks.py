@@ -8,7 +8,12 @@ logs hold the running means of the epoch so far), `on_test_*` around validation,
 
 What the callbacks here use of the model: `stop_training`, `get_weights()`/`set_weights()`
 (EarlyStopping), `optimizer.learning_rate` (ReduceLROnPlateau), and optionally `metrics`
-(objects with `name` and `direction`, for mode="auto").
+(objects with `name` and `direction`, for mode="auto"); `ModelCheckpoint` and `BackupAndRestore`
+write files through `rnnkit.io`.
+
+Checkpoints keep callbacks' state: `get_state()` returns a dict of JSON values and NumPy arrays
+(what changes during training: counters, best values) and `set_state(state)` restores it; `fit`
+calls `set_state` after `on_train_begin` when it resumes. The base class has no state.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = [
+    "BackupAndRestore",
     "CSVLogger",
     "Callback",
     "CallbackList",
     "EarlyStopping",
     "History",
     "LambdaCallback",
+    "ModelCheckpoint",
     "ProgbarLogger",
     "ReduceLROnPlateau",
     "TerminateOnNaN",
@@ -55,6 +62,13 @@ class Callback:
     def set_params(self, params: dict[str, Any]) -> None:
         """Receive {"epochs", "steps", "verbose"} from `fit` / `evaluate` / `predict`."""
         self.params = params
+
+    def get_state(self) -> dict[str, Any]:
+        """What a checkpoint keeps of this callback: JSON values and NumPy arrays."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state`'s dict (called by ``fit`` when it resumes)."""
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         """Called once before the first epoch."""
@@ -127,13 +141,17 @@ class CallbackList(Callback):
         **params: Any,
     ) -> None:
         super().__init__()
-        self.callbacks = list(callbacks or [])
-        for i, callback in enumerate(self.callbacks):
+        given = list(callbacks or [])
+        for i, callback in enumerate(given):
             if not isinstance(callback, Callback):
                 raise TypeError(
                     f"callbacks[{i}] must be a rnnkit.callbacks.Callback, got "
                     f"{type(callback).__name__}"
                 )
+        # Checkpoint writers run after the others, so what they save at an epoch's end
+        # includes the other callbacks' updates for that epoch.
+        writers = [c for c in given if isinstance(c, (ModelCheckpoint, BackupAndRestore))]
+        self.callbacks = [c for c in given if not any(c is w for w in writers)] + writers
         if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
             self.callbacks.append(ProgbarLogger())
         if add_history and not any(isinstance(c, History) for c in self.callbacks):
@@ -476,6 +494,13 @@ class _MonitorCallback(Callback):
             return current - self.min_delta > reference
         return current + self.min_delta < reference
 
+    def get_state(self) -> dict[str, Any]:
+        return {"best": self.best, "sign": self._sign}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.best = None if state.get("best") is None else float(state["best"])
+        self._sign = None if state.get("sign") is None else int(state["sign"])
+
     def _monitored(self, logs: dict[str, Any] | None, what: str) -> float | None:
         logs = logs or {}
         value = logs.get(self.monitor)
@@ -557,6 +582,23 @@ class EarlyStopping(_MonitorCallback):
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            **super().get_state(),
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "best_epoch": self.best_epoch,
+            "best_weights": self.best_weights,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self.wait = int(state["wait"])
+        self.stopped_epoch = int(state["stopped_epoch"])
+        self.best_epoch = int(state["best_epoch"])
+        weights = state.get("best_weights")
+        self.best_weights = None if weights is None else [np.asarray(w) for w in weights]
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.stopped_epoch > 0 and self.verbose > 0:
@@ -640,6 +682,14 @@ class ReduceLROnPlateau(_MonitorCallback):
         self.best = None
         self.cooldown_counter = 0
         self.wait = 0
+
+    def get_state(self) -> dict[str, Any]:
+        return {**super().get_state(), "wait": self.wait, "cooldown_counter": self.cooldown_counter}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self.wait = int(state["wait"])
+        self.cooldown_counter = int(state["cooldown_counter"])
 
     def in_cooldown(self) -> bool:
         """Whether a recent reduction still holds the counting back."""
@@ -770,3 +820,214 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, Iterable):
         return f'"[{", ".join(map(str, value))}]"'
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------
+
+
+class _SaveFrequency:
+    """Keras's ``save_freq``: "epoch", or every ``n`` batches (counted across epochs)."""
+
+    def __init__(self, save_freq: Any) -> None:
+        if save_freq != "epoch" and (
+            isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1
+        ):
+            raise ValueError(f"save_freq must be 'epoch' or a positive integer, got {save_freq!r}")
+        self.value = save_freq
+        self.batches = 0
+
+    @property
+    def per_epoch(self) -> bool:
+        return self.value == "epoch"
+
+    def batch_done(self) -> bool:
+        """Count one batch; True when a save is due."""
+        if self.per_epoch:
+            return False
+        self.batches += 1
+        if self.batches < self.value:
+            return False
+        self.batches = 0
+        return True
+
+
+class ModelCheckpoint(_MonitorCallback):
+    """Save the model (or its weights) during training, as Keras's ModelCheckpoint.
+
+    ``filepath`` may hold ``str.format`` fields filled from ``epoch`` (1-based), ``batch``
+    (with an integer ``save_freq``) and the logs: ``"m-{epoch:02d}-{val_loss:.2f}.rnnkit"``.
+    Files are rnnkit model files (``model.save``) or weights files (``model.save_weights``),
+    written atomically; the folder is created if missing.
+
+    Args:
+        filepath: where to save (a format string).
+        monitor: the logs entry compared with ``save_best_only``.
+        verbose: 1 prints a line per save.
+        save_best_only: save only when ``monitor`` improves on the best value so far (a
+            constant file name then always holds the best model).
+        save_weights_only: write weights files instead of model files.
+        mode: "min", "max" or "auto" (from the metric's direction or name).
+        save_freq: "epoch", or an integer: save every that many batches.
+        initial_value_threshold: the best value to beat at first (save_best_only).
+    """
+
+    def __init__(
+        self,
+        filepath: str | os.PathLike,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+        save_freq: Any = "epoch",
+        initial_value_threshold: float | None = None,
+    ) -> None:
+        super().__init__(monitor, mode, 0.0)
+        self.filepath = os.fspath(filepath)
+        self.verbose = verbose
+        self.save_best_only = bool(save_best_only)
+        self.save_weights_only = bool(save_weights_only)
+        self._frequency = _SaveFrequency(save_freq)
+        self.save_freq = save_freq
+        self.initial_value_threshold = initial_value_threshold
+        self.best = None if initial_value_threshold is None else float(initial_value_threshold)
+        self._current_epoch = 0
+
+    def get_state(self) -> dict[str, Any]:
+        return {**super().get_state(), "batches_since_save": self._frequency.batches}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self._frequency.batches = int(state["batches_since_save"])
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._frequency.batch_done():
+            self._save(self._current_epoch, batch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._frequency.per_epoch:
+            self._save(epoch, None, logs)
+
+    def _file_path(self, epoch: int, batch: int | None, logs: dict[str, Any]) -> str:
+        fields = {**logs, "epoch": epoch + 1}
+        if batch is not None:
+            fields["batch"] = batch + 1
+        try:
+            return self.filepath.format(**fields)
+        except KeyError as exc:
+            raise KeyError(
+                f"ModelCheckpoint: filepath {self.filepath!r} uses {exc}, which is not in the "
+                f"logs (available: epoch, batch, {', '.join(logs)})"
+            ) from None
+
+    def _save(self, epoch: int, batch: int | None, logs: dict[str, Any] | None) -> None:
+        logs = dict(logs or {})
+        path = self._file_path(epoch, batch, logs)
+        if self.save_best_only:
+            current = self._monitored(logs, "Can save best model only with")
+            if current is None:
+                return
+            previous = self.best
+            if not self._is_improvement(current, previous):
+                if self.verbose > 0:
+                    print(
+                        f"\nEpoch {epoch + 1}: {self.monitor} did not improve from "
+                        f"{_best_text(previous)}"
+                    )
+                return
+            self.best = current
+            if self.verbose > 0:
+                print(
+                    f"\nEpoch {epoch + 1}: {self.monitor} improved from {_best_text(previous)} "
+                    f"to {current:.5f}, saving model to {path}"
+                )
+        elif self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(path, overwrite=True)
+        else:
+            self.model.save(path, overwrite=True)
+
+
+def _best_text(best: float | None) -> str:
+    return "inf" if best is None else f"{best:.5f}"
+
+
+class BackupAndRestore(Callback):
+    """Back up training to ``backup_dir`` and resume from the backup after an interruption
+    (Keras's name and arguments).
+
+    At each epoch's end (or every ``save_freq`` batches) it writes a full checkpoint,
+    atomically: weights, optimizer slots and step, epoch, RNG and callback states. When ``fit``
+    starts and a backup exists, training resumes from it; with epoch backups the result is
+    bitwise what the uninterrupted run gives. A mid-epoch backup (integer ``save_freq``)
+    resumes at the start of the epoch it was taken in, as in Keras (not bitwise). When
+    training ends normally the backup is deleted (``delete_checkpoint=True``); a crash or a
+    ``KeyboardInterrupt`` leaves it for the next run.
+    """
+
+    #: The checkpoint's name inside backup_dir.
+    FILENAME = "checkpoint.rnnkit"
+
+    def __init__(
+        self,
+        backup_dir: str | os.PathLike,
+        save_freq: Any = "epoch",
+        delete_checkpoint: bool = True,
+    ) -> None:
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("BackupAndRestore: backup_dir must be a folder name")
+        self.backup_dir = os.fspath(backup_dir)
+        self._frequency = _SaveFrequency(save_freq)
+        self.save_freq = save_freq
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self._current_epoch = 0
+
+    @property
+    def checkpoint_path(self) -> str:
+        """The backup file."""
+        return os.path.join(self.backup_dir, self.FILENAME)
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        from rnnkit import io
+
+        self._frequency.batches = 0
+        if os.path.exists(self.checkpoint_path):
+            self.model._pending_resume = io.restore_checkpoint(self.model, self.checkpoint_path)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._frequency.batch_done():
+            self._backup(self._current_epoch)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._frequency.per_epoch:
+            self._backup(epoch + 1)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if not self.delete_checkpoint:
+            return
+        if os.path.exists(self.checkpoint_path):
+            os.remove(self.checkpoint_path)
+        try:
+            os.rmdir(self.backup_dir)  # only when empty: the folder may hold the user's files
+        except OSError:
+            pass
+
+    def _backup(self, epoch: int) -> None:
+        from rnnkit import io
+
+        os.makedirs(self.backup_dir, exist_ok=True)
+        callbacks = getattr(self.model, "_fit_callbacks", None)
+        io.save_checkpoint(self.model, self.checkpoint_path, epoch=epoch, callbacks=callbacks)

@@ -43,7 +43,7 @@ from rnnkit.layers.recurrent import Recurrent
 from rnnkit.layers.wrappers import Bidirectional
 from rnnkit.utils import Sequence
 
-__all__ = ["Model", "Sequential", "model_from_config", "train_truncated_bptt"]
+__all__ = ["Model", "Sequential", "load_model", "model_from_config", "train_truncated_bptt"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,6 +243,11 @@ class Model(Layer):
         self.history: Any = None
         self._graph_ready = False
         self._metric_specs: Any = None
+        #: An attached rnnkit.text.Tokenizer, saved in (and loaded from) model files.
+        self.tokenizer: Any = None
+        self._epochs_completed = 0
+        self._fit_callbacks: Any = None
+        self._pending_resume: Any = None
         if inputs is not None or outputs is not None:
             if inputs is None or outputs is None:
                 raise ValueError("Model: give both inputs and outputs")
@@ -837,6 +842,7 @@ class Model(Layer):
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
+        resume_from: str | Any = None,
     ) -> Any:
         """Train for ``epochs - initial_epoch`` epochs; returns the :class:`History`.
 
@@ -848,11 +854,19 @@ class Model(Layer):
         class -> weight (sparse or one-hot targets). ``verbose``: 0 silent, 1 progress bar,
         2 one line per epoch (``"auto"`` is 1).
 
+        ``resume_from``: a checkpoint (:meth:`save_checkpoint`, ``BackupAndRestore``) to
+        continue from: its weights, optimizer state, epoch (replacing ``initial_epoch``), RNG
+        and callback states are restored, so training ends bitwise where an uninterrupted run
+        would have (same data, callbacks, thread count and SIMD path). A
+        ``BackupAndRestore`` callback that finds a backup takes precedence.
+
         Raises:
             RuntimeError: the model is not compiled.
-            ValueError: bad arguments or data (named).
+            ValueError: bad arguments or data (named); a checkpoint that does not fit.
+            OSError: ``resume_from`` cannot be read.
         """
         from rnnkit import callbacks as callbacks_module
+        from rnnkit import io
 
         self._require_compiled("fit")
         epochs, initial_epoch = int(epochs), int(initial_epoch)
@@ -892,7 +906,15 @@ class Model(Layer):
         self.stop_training = False
         tracker = _LossTracker(len(self._outputs))
         variables = self.trainable_weights
+        resume = None if resume_from is None else io.restore_checkpoint(self, resume_from)
+        self._fit_callbacks, self._pending_resume = cbs, None
         cbs.on_train_begin()
+        # A BackupAndRestore that found a backup has loaded it in on_train_begin.
+        resume = self._pending_resume or resume
+        self._pending_resume = None
+        if resume is not None:
+            io.apply_training_state(self, resume, cbs)
+            initial_epoch = resume.epoch
         epoch_logs: dict[str, float] = {}
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
@@ -924,10 +946,12 @@ class Model(Layer):
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             if isinstance(train, _IterableBatches):
                 train.on_epoch_end()
+            self._epochs_completed = epoch + 1
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
         cbs.on_train_end(epoch_logs)
+        self._fit_callbacks = None
         self.history = cbs.history
         return self.history
 
@@ -1156,6 +1180,56 @@ class Model(Layer):
         ]
         text = "\n".join(lines)
         (print_fn or print)(text)
+
+    # ---- files -------------------------------------------------------------------------------
+
+    def save(
+        self,
+        filepath: Any,
+        overwrite: bool = True,
+        *,
+        tokenizer: Any = None,
+        include_optimizer: bool = True,
+    ) -> None:
+        """Write the model to one file (docs/files.md): architecture, weights, compile
+        settings and optimizer state, stateful layers' carried states, and a tokenizer
+        (``tokenizer=`` or :attr:`tokenizer`). Atomic: the file is the old or the new model,
+        whatever happens. rnnkit's format whatever the extension (``.h5`` / ``.keras`` names
+        get a warning). Read it back with :func:`rnnkit.load_model`.
+        """
+        from rnnkit import io
+
+        io.save_model(
+            self, filepath, overwrite, tokenizer=tokenizer, include_optimizer=include_optimizer
+        )
+
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        """Write the weights only (atomically); :meth:`load_weights` reads them back."""
+        from rnnkit import io
+
+        io.save_weights(self, filepath, overwrite)
+
+    def load_weights(self, filepath: Any) -> None:
+        """Set the weights from a weights, model or checkpoint file of the same architecture."""
+        from rnnkit import io
+
+        io.load_weights(self, filepath)
+
+    def save_checkpoint(
+        self, filepath: Any, *, epoch: int | None = None, callbacks: Any = None
+    ) -> None:
+        """Write a full training checkpoint for ``fit(..., resume_from=filepath)``: the model
+        file's contents plus the epoch (default: the epochs the last ``fit`` completed), the
+        RNG states and ``callbacks``' states. Atomic."""
+        from rnnkit import io
+
+        io.save_checkpoint(self, filepath, epoch=epoch, callbacks=callbacks)
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickling (and ``copy.deepcopy``) carries the model's file bytes, never internals."""
+        from rnnkit import io
+
+        return io._model_from_bytes, (io.model_to_bytes(self),)
 
     # ---- weights and config ------------------------------------------------------------------
 
@@ -1397,6 +1471,13 @@ class Sequential(Model):
         for entry in config["layers"]:
             model.add(deserialize_layer(entry, custom_objects))
         return model
+
+
+def load_model(filepath: Any, custom_objects: dict | None = None, compile: bool = True) -> Model:
+    """Keras's path for :func:`rnnkit.load_model` (``keras.models.load_model``)."""
+    from rnnkit import io
+
+    return io.load_model(filepath, custom_objects=custom_objects, compile=compile)
 
 
 def model_from_config(config: dict[str, Any], custom_objects: dict | None = None) -> Model:

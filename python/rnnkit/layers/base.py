@@ -19,6 +19,7 @@ Most layers have one input and one output and implement the single-array forms `
 
 from __future__ import annotations
 
+import contextvars
 import re
 from collections import defaultdict
 from typing import Any, Optional, Union
@@ -32,6 +33,11 @@ Mask = Optional[np.ndarray]
 
 _name_counts: dict[str, int] = defaultdict(int)
 _REGISTRY: dict[str, type] = {}
+#: While rnnkit.io builds a model from a file: how many more weight scalars its layers may
+#: create (the file's tensors), so a hostile config cannot make rnnkit allocate huge arrays.
+weight_budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "rnnkit_weight_budget", default=None
+)
 
 
 def _snake_case(name: str) -> str:
@@ -169,6 +175,17 @@ class Layer:
         self, name: str, shape: tuple[int, ...], initializer: Any = "glorot_uniform"
     ) -> np.ndarray:
         """Create a weight array of the current float type, owned by this layer."""
+        budget = weight_budget.get()
+        if budget is not None:
+            size = 1
+            for d in shape:
+                size *= int(d)
+            if size > budget[0]:
+                raise ValueError(
+                    f"{self.name}: weight {name!r} of shape {tuple(shape)} needs more values than "
+                    f"the file holds; the architecture does not match the file's tensors"
+                )
+            budget[0] -= size
         value = initializers.get(initializer)(shape, dtype=backend.floatx())
         value = np.ascontiguousarray(value)
         self._weights.append(value)

@@ -120,6 +120,12 @@ class Recurrent(Layer):
     state_count = 1
     kind = "rnn"
     supported_activations: tuple[str, ...] = ("tanh",)
+    #: When True, ``backward`` also asks the kernels for dLoss/dh_t (``return_dh_seq``) and
+    #: keeps it in ``self.dh_seq``, (B, T, H) indexed by input timestep (also for
+    #: ``go_backwards``): the total gradient with respect to the state after each step.
+    #: :func:`rnnkit.diagnostics.gradient_norms` sets it for the duration of one backward.
+    record_dh_seq = False
+    dh_seq: np.ndarray | None = None
 
     def __init__(
         self,
@@ -336,8 +342,8 @@ class Recurrent(Layer):
         y, h_n, saved = ops.rnn_forward(x, init[0], *weights, activation=self.activation, **kw)
         return y, [h_n], saved
 
-    def _kernel_backward(self, ops: Any, dy: Any, dstates: list, saved: Any) -> dict:
-        return ops.rnn_backward(dy, dstates[0], saved)
+    def _kernel_backward(self, ops: Any, dy: Any, dstates: list, saved: Any, **kw: Any) -> dict:
+        return ops.rnn_backward(dy, dstates[0], saved, **kw)
 
     def forward(
         self, inputs: list[np.ndarray], training: bool, masks: list[Mask]
@@ -418,7 +424,12 @@ class Recurrent(Layer):
             if valid is not None:
                 d_out = d_out * self._last_output_factor(valid)
             dstates[0] = d_out if dstates[0] is None else dstates[0] + d_out
-        grads = self._kernel_backward(backend.ops(), dy, dstates, saved)
+        grads = self._kernel_backward(
+            backend.ops(), dy, dstates, saved, return_dh_seq=self.record_dh_seq
+        )
+        if self.record_dh_seq:
+            # The kernels index dh_seq (T, B, H) by input timestep, also with reverse=True.
+            self.dh_seq = grads["dh_seq"].transpose(1, 0, 2)
         dx = grads["x"].transpose(1, 0, 2)
         if drop is not None:
             dx = dx * drop
@@ -508,8 +519,8 @@ class LSTM(Recurrent):
         y, (h_n, c_n), saved = ops.lstm_forward(x, init[0], init[1], *weights, **kw)
         return y, [h_n, c_n], saved
 
-    def _kernel_backward(self, ops: Any, dy: Any, dstates: list, saved: Any) -> dict:
-        return ops.lstm_backward(dy, (dstates[0], dstates[1]), saved)
+    def _kernel_backward(self, ops: Any, dy: Any, dstates: list, saved: Any, **kw: Any) -> dict:
+        return ops.lstm_backward(dy, (dstates[0], dstates[1]), saved, **kw)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
@@ -580,8 +591,8 @@ class GRU(Recurrent):
         y, h_n, saved = ops.gru_forward(x, init[0], *weights, reset_after=self.reset_after, **kw)
         return y, [h_n], saved
 
-    def _kernel_backward(self, ops: Any, dy: Any, dstates: list, saved: Any) -> dict:
-        return ops.gru_backward(dy, dstates[0], saved)
+    def _kernel_backward(self, ops: Any, dy: Any, dstates: list, saved: Any, **kw: Any) -> dict:
+        return ops.gru_backward(dy, dstates[0], saved, **kw)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "reset_after": self.reset_after}

@@ -63,7 +63,9 @@ class Bidirectional(Layer):
                 {
                     **config,
                     "go_backwards": not layer.go_backwards,
-                    "name": "backward_" + _without_prefix(layer.name, "backward_"),
+                    # from_config passes the forward copy: strip its prefix too.
+                    "name": "backward_"
+                    + _without_prefix(_without_prefix(layer.name, "forward_"), "backward_"),
                 }
             )
         else:
