@@ -1,158 +1,254 @@
-"""The ``python -m rnnkit demo`` job: a character-level LSTM trained on Python's own bundled
-documentation (``pydoc_data.topics``, in every CPython), then sampled at a few temperatures.
+"""The command line's training jobs: ``demo`` and ``train-text``, character models on the model API.
 
-It runs on the functional kernels directly — one-hot characters into ``ops.lstm_forward``, a
-softmax readout, ``ops.lstm_backward`` for BPTT, Adam with global-norm clipping — and generates
-text with ``ops.lstm_step`` on weights packed once.
+Both build ``Embedding → LSTM/GRU/SimpleRNN (return_sequences) → Dense(softmax)`` over the
+characters of a text (a :class:`rnnkit.text.Tokenizer` with ``char_level=True`` that keeps case
+and punctuation), train it with ``fit`` and its Keras-style progress bar, print samples at a
+few temperatures with :func:`rnnkit.sampling.generate_text`, and save the model with its
+tokenizer inside (``model.save(path, tokenizer=...)``), so ``python -m rnnkit generate`` works
+from the file alone.
+
+``demo`` reads Python's own bundled documentation (``pydoc_data.topics``, in every CPython)
+and trains on random windows in short epochs until its time budget (``--minutes``) would be
+exceeded; ``train-text`` reads a UTF-8 file and trains on all its windows per epoch, writing a
+checkpoint after each epoch so ``--resume`` can continue.
 """
 
 from __future__ import annotations
 
-import sys
+import os
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from rnnkit import ops
+import rnnkit
+from rnnkit.callbacks import Callback, LambdaCallback
+from rnnkit.layers import GRU, LSTM, Dense, Embedding, Input, SimpleRNN
+from rnnkit.sampling import generate_text
+from rnnkit.text import Tokenizer
+
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": SimpleRNN}
+TEMPERATURES = (0.2, 0.6, 1.0)
 
 
 def corpus() -> str:
+    """Python's bundled documentation topics, joined (about 465,000 characters)."""
     from pydoc_data import topics
 
     return "\n\n".join(topics.topics[k] for k in sorted(topics.topics))
 
 
-class CharLSTM:
-    """LSTM(H) over one-hot characters, then a dense softmax readout over V characters."""
+def read_text(path: str) -> str:
+    """A non-empty UTF-8 text file's contents.
 
-    def __init__(self, vocab: str, units: int, rng: np.random.Generator) -> None:
-        V, H = len(vocab), units
-        self.vocab = vocab
-        self.index = {ch: i for i, ch in enumerate(vocab)}
-
-        def uniform(shape: tuple[int, ...], fan_in: int, fan_out: int) -> np.ndarray:
-            limit = np.sqrt(6.0 / (fan_in + fan_out))
-            return rng.uniform(-limit, limit, shape).astype(np.float32)
-
-        b = np.zeros(4 * H, np.float32)
-        b[H : 2 * H] = 1.0  # forget gate bias 1 (Jozefowicz et al. 2015)
-        self.params = {
-            "w_ih": uniform((4 * H, V), V, 4 * H),
-            "w_hh": uniform((4 * H, H), H, 4 * H),
-            "b": b,
-            "w_out": uniform((H, V), H, V),
-            "b_out": np.zeros(V, np.float32),
-        }
-        self.moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in self.params.items()}
-        self.steps = 0
-
-    def one_hot(self, ids: np.ndarray) -> np.ndarray:
-        out = np.zeros(ids.shape + (len(self.vocab),), np.float32)
-        np.put_along_axis(out, ids[..., None], 1.0, axis=-1)
-        return out
-
-    def train_step(self, batch: np.ndarray, lr: float = 2e-3, clip: float = 5.0) -> float:
-        """One Adam step on a (T+1, B) batch of ids; returns the mean cross-entropy."""
-        p = self.params
-        x, target = self.one_hot(batch[:-1]), batch[1:]
-        y, _, saved = ops.lstm_forward(x, None, None, p["w_ih"], p["w_hh"], p["b"], None,
-                                       training=True)
-        logits = y @ p["w_out"] + p["b_out"]  # (T, B, V)
-        logits -= logits.max(axis=-1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=-1, keepdims=True)
-        picked = np.take_along_axis(probs, target[..., None], axis=-1)[..., 0]
-        loss = float(-np.log(np.maximum(picked, 1e-12)).mean())
-        dlogits = probs
-        np.put_along_axis(dlogits, target[..., None], picked[..., None] - 1.0, axis=-1)
-        dlogits /= target.size
-        grads = ops.lstm_backward(dlogits @ p["w_out"].T, None, saved)
-        g = {
-            "w_ih": grads["w_ih"], "w_hh": grads["w_hh"], "b": grads["b_ih"],
-            "w_out": np.tensordot(y, dlogits, axes=([0, 1], [0, 1])),
-            "b_out": dlogits.sum(axis=(0, 1)),
-        }
-        norm = np.sqrt(sum(float(np.sum(v * v)) for v in g.values()))
-        scale = min(1.0, clip / (norm + 1e-6))
-        self.steps += 1
-        b1, b2 = 0.9, 0.999
-        for k, grad in g.items():
-            m, v = self.moments[k]
-            m *= b1
-            m += (1 - b1) * scale * grad
-            v *= b2
-            v += (1 - b2) * (scale * grad) ** 2
-            m_hat = m / (1 - b1**self.steps)
-            v_hat = v / (1 - b2**self.steps)
-            p[k] -= lr * m_hat / (np.sqrt(v_hat) + 1e-7)
-        return loss
-
-    def sample(self, prompt: str, length: int, temperature: float,
-               rng: np.random.Generator) -> str:
-        """Feed the prompt, then generate one character at a time with the step kernel."""
-        p = self.params
-        packed = ops.pack_lstm(p["w_ih"], p["w_hh"], p["b"], None)
-        H = p["w_hh"].shape[1]
-        h = np.zeros((1, H), np.float32)
-        c = np.zeros((1, H), np.float32)
-        ids = [self.index.get(ch, 0) for ch in prompt]
-        out = []
-        for i in range(len(ids) + length):
-            ops.lstm_step(self.one_hot(np.array([ids[-1] if i >= len(ids) else ids[i]])), h, c,
-                          packed, out=(h, c))
-            if i < len(ids) - 1:
-                continue
-            logits = (h @ p["w_out"] + p["b_out"])[0].astype(np.float64)
-            if temperature <= 0:
-                nxt = int(np.argmax(logits))
-            else:
-                z = logits / temperature
-                z = np.exp(z - z.max())
-                nxt = int(rng.choice(len(z), p=z / z.sum()))
-            ids.append(nxt)
-            out.append(self.vocab[nxt])
-        return "".join(out)
+    Raises:
+        OSError: the file cannot be read. ValueError: it is empty or not UTF-8.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.strip():
+        raise ValueError(f"{path} is empty")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})"
+        ) from None
 
 
-def _progress(step: int, loss: float, elapsed: float, budget: float) -> None:
-    width = 30
-    done = min(1.0, elapsed / budget)
-    bar = "#" * int(done * width) + "." * (width - int(done * width))
-    sys.stdout.write(f"\r  [{bar}] step {step:5d}  loss {loss:.3f}  {elapsed:5.1f}/{budget:.0f} s")
-    sys.stdout.flush()
+def char_tokenizer(text: str) -> Tokenizer:
+    """A character tokenizer fitted on ``text`` that keeps case, punctuation and whitespace."""
+    tokenizer = Tokenizer(char_level=True, lower=False, filters="")
+    tokenizer.fit_on_texts([text])
+    return tokenizer
 
 
-def run(minutes: float = 1.0, units: int = 128, seed: int = 0, seq_len: int = 64,
-        batch_size: int = 32) -> CharLSTM:
+def char_model(
+    vocab_size: int, cell: str = "lstm", units: int = 128, layers: int = 1
+) -> rnnkit.Sequential:
+    """``Embedding(V, 32) → layers × cell(units, return_sequences) → Dense(V, softmax)``,
+    compiled with Adam(3e-3, clipnorm=5) and sparse categorical crossentropy."""
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+    if units < 1 or layers < 1:
+        raise ValueError(f"units and layers must be >= 1, got {units} and {layers}")
+    model = rnnkit.Sequential(
+        [Input((None,), dtype="int32"), Embedding(vocab_size, min(32, vocab_size))]
+        + [CELLS[cell](units, return_sequences=True) for _ in range(layers)]
+        + [Dense(vocab_size, activation="softmax")]
+    )
+    model.compile(
+        optimizer=rnnkit.optimizers.Adam(3e-3, clipnorm=5.0),
+        loss="sparse_categorical_crossentropy",
+    )
+    return model
+
+
+def windows(ids: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Non-overlapping windows: x (N, seq_len) and the next characters y (N, seq_len)."""
+    n = (len(ids) - 1) // seq_len
+    if n < 1:
+        raise ValueError(
+            f"the text has {len(ids)} characters; --seq-len {seq_len} needs at least "
+            f"{seq_len + 1}"
+        )
+    return ids[: n * seq_len].reshape(n, seq_len), ids[1 : n * seq_len + 1].reshape(n, seq_len)
+
+
+def random_batches(
+    ids: np.ndarray, seq_len: int, batch_size: int, rng: np.random.Generator
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless (x, y) batches of windows starting at random offsets."""
+    offsets = np.arange(seq_len + 1)
+    while True:
+        rows = rng.integers(0, len(ids) - seq_len - 1, batch_size)[:, None] + offsets
+        chunk = ids[rows]
+        yield chunk[:, :-1], chunk[:, 1:]
+
+
+class TimeBudget(Callback):
+    """Stops ``fit`` before ``seconds`` run out: after an epoch when another epoch as long as
+    the last would not fit, or at once inside an epoch that overruns."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = float(seconds)
+        self.start = time.perf_counter()
+        self.epoch_start = self.start
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if time.perf_counter() - self.start > self.seconds:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        now = time.perf_counter()
+        if now + (now - self.epoch_start) - self.start > self.seconds:
+            self.model.stop_training = True
+
+
+def print_samples(
+    model: Any, tokenizer: Tokenizer, prompt: str, length: int, seed: int
+) -> dict[float, str]:
+    """Print (and return) a sample per temperature in :data:`TEMPERATURES`."""
+    samples = {}
+    for temperature in TEMPERATURES:
+        text = generate_text(model, tokenizer, prompt, length, temperature=temperature, seed=seed)
+        samples[temperature] = text
+        print(f"\n--- temperature {temperature} ---\n{text}")
+    return samples
+
+
+def _loss_line(history: Any, started: float, tokens_per_epoch: list[int]) -> str:
+    losses = history.history.get("loss", [])
+    elapsed = time.perf_counter() - started
+    if not losses:
+        return "no epoch finished"
+    return (
+        f"loss {losses[0]:.3f} -> {losses[-1]:.3f} over {len(losses)} epochs in {elapsed:.0f} s "
+        f"({sum(tokens_per_epoch[: len(losses)]) / elapsed:,.0f} characters/s)"
+    )
+
+
+def run(
+    minutes: float = 2.0,
+    epochs: int | None = None,
+    units: int = 128,
+    seed: int = 0,
+    out: str = "rnnkit-demo.rnnkit",
+    seq_len: int = 64,
+    batch_size: int = 32,
+    steps_per_epoch: int = 25,
+) -> Any:
+    """The demo: train on Python's docs until ``minutes`` (or ``epochs`` epochs of
+    ``steps_per_epoch`` batches) are used, print samples, save to ``out``."""
     if minutes <= 0:
         raise ValueError(f"--minutes must be > 0, got {minutes}")
-    if units < 1:
-        raise ValueError(f"--units must be >= 1, got {units}")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {epochs}")
+    rnnkit.utils.set_random_seed(seed)
     text = corpus()
-    vocab = "".join(sorted(set(text)))
-    rng = np.random.default_rng(seed)
-    model = CharLSTM(vocab, units, rng)
-    data = np.array([model.index[ch] for ch in text], np.int64)
-    print(f"rnnkit demo: character LSTM({units}) on Python's bundled docs "
-          f"({len(text):,} characters, {len(vocab)} symbols)")
-    budget = minutes * 60.0
-    start = time.perf_counter()
-    smooth = None
-    step = 0
-    first = None
-    while time.perf_counter() - start < budget:
-        starts = rng.integers(0, len(data) - seq_len - 1, batch_size)
-        batch = np.stack([data[s : s + seq_len + 1] for s in starts], axis=1)
-        loss = model.train_step(batch)
-        first = loss if first is None else first
-        smooth = loss if smooth is None else 0.98 * smooth + 0.02 * loss
-        step += 1
-        if step % 10 == 0:
-            _progress(step, smooth, time.perf_counter() - start, budget)
-    _progress(step, smooth or 0.0, time.perf_counter() - start, budget)
-    print(f"\n  loss {first:.3f} -> {smooth:.3f} after {step} steps "
-          f"({step * seq_len * batch_size / (time.perf_counter() - start):,.0f} chars/s)")
-    for temperature in (0.5, 0.8, 1.0):
-        text_out = model.sample("The ", 240, temperature, rng)
-        print(f"\n--- temperature {temperature} ---\nThe {text_out}")
+    tokenizer = char_tokenizer(text)
+    ids = np.array(tokenizer.texts_to_sequences([text])[0], np.int64)
+    vocab = len(tokenizer.word_index) + 1
+    model = char_model(vocab, "lstm", units)
+    print(
+        f"rnnkit demo: character LSTM({units}) on Python's bundled docs ({len(text):,} "
+        f"characters, {vocab - 1} symbols), {minutes:g} min budget"
+    )
+    started = time.perf_counter()
+    history = model.fit(
+        random_batches(ids, seq_len, batch_size, np.random.default_rng(seed)),
+        steps_per_epoch=steps_per_epoch,
+        epochs=epochs if epochs is not None else 10_000,
+        callbacks=[TimeBudget(minutes * 60.0)],
+        verbose=1,
+    )
+    done = len(history.history.get("loss", []))
+    print(_loss_line(history, started, [steps_per_epoch * batch_size * seq_len] * done))
+    print_samples(model, tokenizer, "The ", 240, seed)
+    model.save(out, tokenizer=tokenizer)
+    print(f"\nsaved {out}; continue it with: python -m rnnkit generate {out} --prompt 'The '")
+    return model
+
+
+def train_text(
+    path: str,
+    cell: str = "lstm",
+    units: int = 128,
+    layers: int = 1,
+    seq_len: int = 64,
+    batch_size: int = 32,
+    epochs: int = 10,
+    out: str | None = None,
+    resume: bool = False,
+    seed: int = 0,
+) -> Any:
+    """``train-text``: a character model on a UTF-8 file, saved to ``out`` (default: the file's
+    name + ``.rnnkit``) with a checkpoint ``out + ".ckpt"`` after every epoch; ``resume``
+    continues from that checkpoint up to ``epochs`` epochs in all."""
+    for name, value in (("--seq-len", seq_len), ("--batch-size", batch_size), ("--epochs", epochs)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    text = read_text(path)
+    out = out or os.path.splitext(path)[0] + ".rnnkit"
+    checkpoint = out + ".ckpt"
+    if resume and not os.path.exists(checkpoint):
+        raise ValueError(f"--resume: no checkpoint {checkpoint} (train without --resume first)")
+    rnnkit.utils.set_random_seed(seed)
+    tokenizer = char_tokenizer(text)
+    ids = np.array(tokenizer.texts_to_sequences([text])[0], np.int64)
+    x, y = windows(ids, seq_len)
+    vocab = len(tokenizer.word_index) + 1
+    model = char_model(vocab, cell, units, layers)
+    model.tokenizer = tokenizer
+    print(
+        f"rnnkit train-text: {path}: {len(text):,} characters, {vocab - 1} symbols, "
+        f"{len(x):,} windows of {seq_len}; {cell.upper()}({units}) x {layers}"
+    )
+    save_each_epoch = LambdaCallback(
+        on_epoch_end=lambda epoch, logs: model.save_checkpoint(checkpoint, epoch=epoch + 1)
+    )
+    started = time.perf_counter()
+    history = model.fit(
+        x,
+        y,
+        batch_size=batch_size,
+        epochs=epochs,
+        callbacks=[save_each_epoch],
+        verbose=1,
+        resume_from=checkpoint if resume else None,
+    )
+    done = len(history.history.get("loss", []))
+    print(_loss_line(history, started, [x.size] * done))
+    prompt = text[: min(8, len(text))]
+    print_samples(model, tokenizer, prompt, 200, seed)
+    model.save(out, tokenizer=tokenizer)
+    print(f"\nsaved {out} (checkpoint {checkpoint})")
     return model

@@ -3,6 +3,8 @@
     python -m rnnkit info                 version, SIMD path, threads
     python -m rnnkit bench [--quick]      rnnkit vs the NumPy reference and PyTorch
     python -m rnnkit demo [--minutes M]   train a character-level LSTM, then sample from it
+    python -m rnnkit train-text FILE      train a character model on a UTF-8 text file
+    python -m rnnkit generate MODEL       continue a prompt with a saved model
 
 User errors print one line and exit with status 2, never a traceback.
 """
@@ -48,7 +50,53 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rnnkit import _demo
 
-    _demo.run(minutes=args.minutes, units=args.units, seed=args.seed)
+    _demo.run(
+        minutes=args.minutes, epochs=args.epochs, units=args.units, seed=args.seed, out=args.out
+    )
+    return 0
+
+
+def _cmd_train_text(args: argparse.Namespace) -> int:
+    from rnnkit import _demo
+
+    _demo.train_text(
+        args.file,
+        cell=args.cell,
+        units=args.units,
+        layers=args.layers,
+        seq_len=args.seq_len,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        out=args.out,
+        resume=args.resume,
+        seed=args.seed,
+    )
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from rnnkit.sampling import generate_text
+
+    model = rnnkit.load_model(args.model, compile=False)
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None:
+        raise ValueError(
+            f"{args.model} has no tokenizer attached (save it with model.save(path, "
+            "tokenizer=...)); use rnnkit.sampling.generate with token ids instead"
+        )
+    prompt = args.prompt if args.prompt is not None else tokenizer.index_word.get(1, "")
+    print(
+        generate_text(
+            model,
+            tokenizer,
+            prompt,
+            args.length,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=args.seed,
+        )
+    )
     return 0
 
 
@@ -68,11 +116,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-reference", action="store_true", help="skip the (slow) NumPy baseline")
     p.set_defaults(func=_cmd_bench)
 
-    p = sub.add_parser("demo", help="train a character-level LSTM on Python's own docs")
-    p.add_argument("--minutes", type=float, default=1.0, help="training time budget")
-    p.add_argument("--units", type=int, default=128, help="LSTM hidden units")
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser(
+        "demo",
+        help="train a character-level LSTM on Python's own docs, sample from it, save it",
+        description="Train a character-level LSTM on Python's bundled documentation "
+        "(pydoc_data.topics) with a progress bar, print samples at a few temperatures and "
+        "save the model (with its vocabulary) for the generate command.",
+    )
+    p.add_argument("--minutes", type=float, default=2.0, help="training time budget (default 2)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="stop after this many 25-batch epochs (default: the time budget decides)")
+    p.add_argument("--units", type=int, default=128, help="LSTM hidden units (default 128)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", default="rnnkit-demo.rnnkit",
+                   help="model file to write (default rnnkit-demo.rnnkit)")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "train-text",
+        help="train a character-level model on a UTF-8 text file",
+        description="Train Embedding -> CELL x LAYERS -> Dense(softmax) on the characters of "
+        "FILE, print samples, save the model with its vocabulary, and a checkpoint after "
+        "every epoch (OUT.ckpt) that --resume continues from.",
+    )
+    p.add_argument("file", help="a UTF-8 text file")
+    p.add_argument("--cell", choices=("lstm", "gru", "rnn"), default="lstm",
+                   help="recurrent cell (default lstm)")
+    p.add_argument("--units", type=int, default=128, help="hidden units per layer (default 128)")
+    p.add_argument("--layers", type=int, default=1, help="stacked recurrent layers (default 1)")
+    p.add_argument("--seq-len", type=int, default=64, help="training window length (default 64)")
+    p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs in all (default 10)")
+    p.add_argument("--out", default=None, help="model file (default: FILE with .rnnkit)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT.ckpt, written after each epoch of an earlier run")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=_cmd_train_text)
+
+    p = sub.add_parser(
+        "generate",
+        help="continue a prompt with a saved model",
+        description="Load a model saved with its tokenizer (demo, train-text, or "
+        "model.save(path, tokenizer=...)) and print the prompt followed by generated tokens.",
+    )
+    p.add_argument("model", help="a model file with a tokenizer attached")
+    p.add_argument("--prompt", default=None,
+                   help="text to continue (default: the most frequent token)")
+    p.add_argument("--length", type=int, default=200, help="tokens to generate (default 200)")
+    p.add_argument("--temperature", type=float, default=0.8,
+                   help="sampling temperature, 0 = greedy (default 0.8)")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest tokens")
+    p.add_argument("--top-p", type=float, default=None,
+                   help="sample in the nucleus of probability mass p")
+    p.add_argument("--seed", type=int, default=None, help="random seed (reproducible output)")
+    p.set_defaults(func=_cmd_generate)
     return parser
 
 
