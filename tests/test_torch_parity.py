@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from conftest import require
 
 IMPLS = ["reference", "ops"]
