@@ -6,6 +6,16 @@ C++ kernels with SIMD and OpenMP under a Keras-shaped Python API, and a pure-Num
 
 from __future__ import annotations
 
+import os as _os
+
+# libgomp's idle threads spin for GOMP_SPINCOUNT iterations (default 300,000, about 10 ms)
+# before sleeping. On a loaded machine a spinning worker holds a core that another process (or
+# NumPy's BLAS threads) needs, and every per-step barrier then waits a scheduler slice: a
+# 2-thread forward measured 4x slower with one core busy. About 0.5 ms of spinning keeps
+# barriers fast on an idle machine and sleeps soon enough under load. Set before the extension
+# loads libgomp; an explicit user setting wins. (Measured in BENCHMARKS.md.)
+_os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
 from rnnkit import (
     _threadpool,
     backend,
