@@ -362,3 +362,39 @@ def test_errors_name_the_argument():
         a, b = Input((3,)), Input((3,))
         two = rnnkit.Model([a, b], rnnkit.layers.Add()([a, b]))
         two.predict(np.ones((2, 3)), verbose=0)
+
+
+def test_compile_before_the_input_shape_is_known_applies_at_first_fit() -> None:
+    """Keras lets a Sequential whose first layer has no input shape be compiled before data."""
+    import rnnkit
+    from rnnkit.layers import LSTM, Dense, Embedding
+
+    def build(compile_first: bool):
+        rnnkit.utils.set_random_seed(3)
+        model = rnnkit.Sequential([Embedding(12, 4), LSTM(5), Dense(12, activation="softmax")])
+        x = np.random.default_rng(0).integers(0, 12, (16, 6))
+        y = np.random.default_rng(1).integers(0, 12, (16,))
+        if compile_first:
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        else:
+            model.build((None, 6))
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        return model.get_weights()
+
+    for a, b in zip(build(True), build(False)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_deferred_compile_still_checks_names_and_order() -> None:
+    import rnnkit
+    from rnnkit.layers import LSTM, Embedding
+
+    model = rnnkit.Sequential([Embedding(12, 4), LSTM(5)])
+    with pytest.raises(ValueError, match="no_such_loss"):
+        model.compile(optimizer="adam", loss="no_such_loss")
+    with pytest.raises(ValueError, match="nadamx"):
+        model.compile(optimizer="nadamx", loss="mse")
+    with pytest.raises(RuntimeError, match="compiled"):
+        rnnkit.Sequential([Embedding(12, 4), LSTM(5)]).fit(np.zeros((2, 3), int),
+                                                           np.zeros((2, 5)), verbose=0)

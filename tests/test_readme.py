@@ -13,8 +13,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_readme_python_blocks_run() -> None:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
     assert blocks, "README has no python block"
+    namespace: dict = {}  # one session, as a reader would type the blocks in order
     for block in blocks:
-        exec(compile(block, str(README), "exec"), {})  # noqa: S102 - the README is ours
+        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - the README is ours
 
 
 def test_cli_info_reports_isa_and_threads() -> None:

@@ -18,6 +18,7 @@ Masks propagate through the graph as in Keras (from ``Embedding(mask_zero=True)`
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import sys
 from collections.abc import Iterator
@@ -239,6 +240,8 @@ class Model(Layer):
         self.optimizer: Any = None
         self.loss: Any = None
         self.compiled = False
+        # Sequential only: compile() arguments kept until the first data builds the model.
+        self._deferred_compile: tuple[tuple, dict] | None = None
         self.stop_training = False
         self.history: Any = None
         self._graph_ready = False
@@ -664,7 +667,9 @@ class Model(Layer):
             return []
         return list(self._logs(_LossTracker(len(self._outputs))))
 
-    def _require_compiled(self, what: str) -> None:
+    def _require_compiled(self, what: str, x: Any = None) -> None:
+        if not self.compiled and self._deferred_compile is not None and x is not None:
+            self._ensure_graph(x)  # builds from the data, then applies the deferred compile
         if not self.compiled:
             raise RuntimeError(
                 f"{self.name}.{what}: the model must be compiled first: call "
@@ -713,7 +718,7 @@ class Model(Layer):
         What one ``fit`` step computes before the optimizer (no update is applied); useful to
         check gradients or to write a custom training loop.
         """
-        self._require_compiled("compute_gradients")
+        self._require_compiled("compute_gradients", x)
         xs, ys = self._standardize_x(x), self._standardize_y(y)
         sw = self._standardize_sample_weight(sample_weight, xs[0].shape[0])
         total, _, grads, _, _ = self._gradient_step(xs, ys, sw, training, self.trainable_weights)
@@ -868,7 +873,7 @@ class Model(Layer):
         from rnnkit import callbacks as callbacks_module
         from rnnkit import io
 
-        self._require_compiled("fit")
+        self._require_compiled("fit", x)
         epochs, initial_epoch = int(epochs), int(initial_epoch)
         if epochs < 0 or initial_epoch < 0:
             raise ValueError(
@@ -997,7 +1002,7 @@ class Model(Layer):
         return_dict: bool = False,
     ) -> Any:
         """The loss (and metrics) on data: a float, ``[loss, *metrics]``, or a dict."""
-        self._require_compiled("evaluate")
+        self._require_compiled("evaluate", x)
         verbose = _check_verbose(verbose)
         batches = self._batches(x, y, sample_weight, batch_size, False, steps)
         cbs = self._callback_list(callbacks, verbose, batches.steps)
@@ -1059,7 +1064,7 @@ class Model(Layer):
         return_dict: bool = False,
     ) -> Any:
         """One optimizer step on one batch; returns its loss (and metrics) like :meth:`evaluate`."""
-        self._require_compiled("train_on_batch")
+        self._require_compiled("train_on_batch", x)
         xs, ys = self._standardize_x(x), self._standardize_y(y)
         n = _num_samples(xs + ys)
         sws = self._standardize_sample_weight(sample_weight, n)
@@ -1075,7 +1080,7 @@ class Model(Layer):
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
     ) -> Any:
         """The loss (and metrics) on one batch, without training."""
-        self._require_compiled("test_on_batch")
+        self._require_compiled("test_on_batch", x)
         xs, ys = self._standardize_x(x), self._standardize_y(y)
         n = _num_samples(xs + ys)
         sws = self._standardize_sample_weight(sample_weight, n)
@@ -1383,7 +1388,35 @@ class Sequential(Model):
             return self._layers[0]._batch_input_shape
         return None
 
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """As :meth:`Model.compile`; on a model whose input shape is not known yet (Keras allows
+        ``Sequential([Embedding(V, 16), LSTM(32), ...]).compile(...)``) the names are checked
+        now and the compile is applied when the first data builds the model."""
+        if self._graph_ready or self._known_input_shape() is not None or not self._layers:
+            super().compile(*args, **kwargs)
+            return
+        from rnnkit import losses, optimizers
+
+        bound = inspect.signature(Model.compile).bind(self, *args, **kwargs).arguments
+        optimizers.get(bound.get("optimizer", "rmsprop"))  # unknown names fail here, as in Keras
+        loss = bound.get("loss")
+        if loss is None:
+            raise ValueError("compile: loss is required (rnnkit trains on an explicit loss)")
+        for spec in loss.values() if isinstance(loss, dict) else (
+            loss if isinstance(loss, (list, tuple)) else [loss]
+        ):
+            if spec is not None:
+                losses.get(spec)
+        self._deferred_compile = (args, kwargs)
+
     def _ensure_graph(self, x: Any = None) -> None:
+        self._build_graph(x)
+        if self._deferred_compile is not None:
+            args, kwargs = self._deferred_compile
+            self._deferred_compile = None
+            Model.compile(self, *args, **kwargs)
+
+    def _build_graph(self, x: Any = None) -> None:
         if self._graph_ready:
             return
         if not self._layers:
@@ -1508,7 +1541,8 @@ def train_truncated_bptt(
 
     Args:
         model: a compiled model whose recurrent layers are stateful.
-        x, y: one input and one target array, (B, T, ...).
+        x: the input array, (B, T, ...).
+        y: the target array, (B, T, ...).
         window: steps per window (k), >= 1.
         sample_weight: None, (B,) or (B, T) (cut into windows like y).
         reset_state: reset the states before the first window (True for a new batch of
