@@ -55,7 +55,9 @@ def gradient_norms(
 
     Args:
         model: a compiled rnnkit model with at least one SimpleRNN/LSTM/GRU layer.
-        x, y, sample_weight: one batch, as for ``model.compute_gradients``.
+        x: the batch's inputs, as for ``model.compute_gradients``.
+        y: the batch's targets.
+        sample_weight: the batch's sample weights, or None.
         per_sample: False (default): one norm per timestep over the whole batch,
             ``sqrt(sum over b, h of dLoss/dh_t[b, h]^2)``, shape (T,). True: one norm per
             sequence and timestep, shape (B, T).

@@ -549,7 +549,8 @@ def softmax_cross_entropy_from_logits(
             logits' shape.
         logits: (B, ..., K) pre-softmax activations.
         sparse: whether y_true holds labels (sparse crossentropy) or one-hot rows.
-        sample_weight, mask: as for `Loss.value_and_grad`.
+        sample_weight: as for `Loss.value_and_grad`.
+        mask: as for `Loss.value_and_grad`.
 
     The gradient is (softmax(logits) - one_hot) * weight / count: exact and free of the clip
     that the probability form applies.

@@ -68,8 +68,12 @@ def rnn_forward(
     """Elman RNN over a sequence: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
 
     Args:
-        x: (T, B, I) inputs. h0: (B, H) initial state or None (zeros).
-        w_ih: (H, I). w_hh: (H, H). b_ih, b_hh: (H,) or None.
+        x: (T, B, I) inputs.
+        h0: (B, H) initial state or None (zeros).
+        w_ih: (H, I).
+        w_hh: (H, H).
+        b_ih: (H,) or None.
+        b_hh: (H,) or None.
         activation: "tanh" or "relu".
         lengths: (B,) integers, post-padding: sequence b is valid for steps < lengths[b].
         mask: (T, B) bool, the general form (holes allowed). Not with ``lengths``.
@@ -112,8 +116,17 @@ def lstm_forward(
     """LSTM over a sequence, gates i, f, g, o: ``c' = f*c + i*g``, ``h' = o*tanh(c')``.
 
     Args:
-        x: (T, B, I). h0, c0: (B, H) or None (zeros). w_ih: (4H, I). w_hh: (4H, H).
-        b_ih, b_hh: (4H,) or None. lengths, mask, reverse, training: as in :func:`rnn_forward`.
+        x: (T, B, I).
+        h0: (B, H) or None (zeros).
+        c0: (B, H) or None (zeros).
+        w_ih: (4H, I).
+        w_hh: (4H, H).
+        b_ih: (4H,) or None.
+        b_hh: (4H,) or None.
+        lengths: as in :func:`rnn_forward`.
+        mask: as in :func:`rnn_forward`.
+        reverse: as in :func:`rnn_forward`.
+        training: as in :func:`rnn_forward`.
 
     Returns:
         ``(y, (h_n, c_n), saved)``.
@@ -154,8 +167,17 @@ def gru_forward(
     b_hn)``.
 
     Args:
-        x: (T, B, I). h0: (B, H) or None. w_ih: (3H, I). w_hh: (3H, H). b_ih, b_hh: (3H,) or
-        None. lengths, mask, reverse, training: as in :func:`rnn_forward`.
+        x: (T, B, I).
+        h0: (B, H) or None (zeros).
+        w_ih: (3H, I).
+        w_hh: (3H, H).
+        b_ih: (3H,) or None.
+        b_hh: (3H,) or None.
+        reset_after: the gate variant above.
+        lengths: as in :func:`rnn_forward`.
+        mask: as in :func:`rnn_forward`.
+        reverse: as in :func:`rnn_forward`.
+        training: as in :func:`rnn_forward`.
 
     Returns:
         ``(y, h_n, saved)``.

@@ -97,7 +97,8 @@ class Tokenizer:
         oov_token: The token for out-of-vocabulary words, given index 1.
         analyzer: A callable ``str -> list[str]`` replacing filters/lower/split at word level.
             A callable cannot be saved: ``to_json``/``to_dict`` warn and leave it out.
-        document_count: Starting document count (Keras's ``tokenizer_from_json`` passes it).
+        **kwargs: ``document_count``, the starting document count (Keras's
+            ``tokenizer_from_json`` passes it).
 
     Texts are strings, or lists of string tokens (taken as they are, lower-cased when `lower`).
     Unlike Keras, a bare string where a list of texts is expected raises ``TypeError`` (Keras
