@@ -28,7 +28,7 @@ from rnnkit import _core, ops
 
 from conftest import require
 
-# Big enough for 2 threads: the kernels go parallel above ~2e5 flops of recurrent work a step
+# Big enough for 2 threads: the kernels go parallel above ~1e6 flops of recurrent work a step
 # (2*B*G*H*H = 8.4e6 for the LSTM here).
 BIG = (20, 16, 64, 256)  # T, B, I, H
 CELLS = {
