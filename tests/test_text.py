@@ -751,3 +751,27 @@ def test_keras_paths_re_export_rnnkit_text() -> None:
     assert rnnkit.preprocessing.text.tokenizer_from_json is tokenizer_from_json
     assert rnnkit.preprocessing.text.text_to_word_sequence is rk_text.text_to_word_sequence
     assert rnnkit.preprocessing.sequence.pad_sequences is pad_sequences
+
+
+def test_loaders_reject_tables_that_disagree() -> None:
+    """Found by fuzz/fuzz_tokenizer.py: a word_docs word absent from word_counts was accepted
+    and made the next fit_on_texts raise KeyError."""
+    import json
+
+    from rnnkit.text import Tokenizer, tokenizer_from_json
+
+    data = Tokenizer().to_dict()
+    data["word_docs"] = [["ghost", 1]]
+    with pytest.raises(ValueError, match="word_docs"):
+        Tokenizer.from_dict(data)
+    doc = json.loads(Tokenizer().to_json())
+    doc["config"]["word_docs"] = json.dumps({"ghost": 1})
+    with pytest.raises(ValueError, match="word_docs"):
+        tokenizer_from_json(json.dumps(doc))
+
+
+def test_deeply_nested_json_is_a_value_error() -> None:
+    from rnnkit.text import tokenizer_from_json
+
+    with pytest.raises(ValueError, match="json_string"):
+        tokenizer_from_json("[" * 100_000)

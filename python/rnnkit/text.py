@@ -381,6 +381,7 @@ class Tokenizer:
         tokenizer.index_word = {index: word for word, index in tokenizer.word_index.items()}
         if len(tokenizer.index_word) != len(tokenizer.word_index):
             raise ValueError(f"{where} word_index gives one index to two words")
+        _check_tables(where, tokenizer)
         return tokenizer
 
     def _settings(self) -> dict[str, Any]:
@@ -418,7 +419,7 @@ def tokenizer_from_json(json_string: str) -> Tokenizer:
             name: json.loads(config.pop(name))
             for name in ("word_counts", "word_docs", "index_docs", "index_word", "word_index")
         }
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, RecursionError) as exc:
         raise ValueError(f"{where} json_string is not a Tokenizer's JSON: {exc}") from None
     try:
         tokenizer = Tokenizer(**config)
@@ -437,7 +438,19 @@ def tokenizer_from_json(json_string: str) -> Tokenizer:
         tokenizer.word_index = {str(w): int(i) for w, i in tables["word_index"].items()}
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where} bad tokenizer table: {exc}") from None
+    _check_tables(where, tokenizer)
     return tokenizer
+
+
+def _check_tables(where: str, tokenizer: Tokenizer) -> None:
+    """The loaded tables must agree the way fitting keeps them: every word counted in
+    ``word_docs`` is in ``word_counts`` (fitting again indexes ``word_docs`` by the new
+    ``word_index``, built from ``word_counts``)."""
+    stray = [word for word in tokenizer.word_docs if word not in tokenizer.word_counts]
+    if stray:
+        raise ValueError(
+            f"{where} word_docs has words missing from word_counts, e.g. {stray[0]!r}"
+        )
 
 
 def pad_sequences(
