@@ -813,8 +813,7 @@ class Model(Layer):
             raise ValueError("x is required")
         if batch_size is None:
             batch_size = 32
-        if isinstance(batch_size, bool) or int(batch_size) <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = _check_int("batch_size", batch_size, minimum=1)
         xs = self._standardize_x(x)
         ys = None
         if y is not None:
@@ -874,11 +873,8 @@ class Model(Layer):
         from rnnkit import io
 
         self._require_compiled("fit", x)
-        epochs, initial_epoch = int(epochs), int(initial_epoch)
-        if epochs < 0 or initial_epoch < 0:
-            raise ValueError(
-                f"epochs and initial_epoch must be >= 0, got {epochs}, {initial_epoch}"
-            )
+        epochs = _check_int("epochs", epochs, minimum=0)
+        initial_epoch = _check_int("initial_epoch", initial_epoch, minimum=0)
         if not 0.0 <= float(validation_split) < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
         verbose = _check_verbose(verbose)
@@ -1631,6 +1627,15 @@ def _check_shape_against(model: str, name: str, shape: tuple, tensor: SymbolicTe
                 f"[{model}] input {name} has shape {shape}, expected {_shape_str(expected)} "
                 f"(axis {axis} must be {expected[axis]})"
             )
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    """An integer argument (Python or NumPy int, not bool) of at least `minimum`: a float such
+    as 2.5 or a string is an error, never silently truncated."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return int(value)
 
 
 def _check_verbose(verbose: Any) -> int:
