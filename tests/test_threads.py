@@ -380,3 +380,29 @@ def test_threadpool_limits_changes_and_restores(user_api):
         t.start()
         t.join()
     assert seen == [1]
+
+
+def test_eight_threads_predict_on_one_shared_model() -> None:
+    """predict from 8 Python threads on one model at once equals the serial predictions."""
+    import rnnkit
+    from rnnkit.layers import GRU, LSTM, Dense, Embedding
+
+    rnnkit.utils.set_random_seed(0)
+    model = rnnkit.Sequential([Embedding(50, 16, mask_zero=True), LSTM(64, return_sequences=True),
+                               GRU(32), Dense(5, activation="softmax")])
+    rng = np.random.default_rng(0)
+    inputs = [rng.integers(0, 50, (16, 12)) for _ in range(8)]
+    expected = [model.predict(x, verbose=0) for x in inputs]
+    results: list = [None] * 8
+
+    def work(i: int) -> None:
+        for _ in range(5):
+            results[i] = model.predict(inputs[i], verbose=0)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
