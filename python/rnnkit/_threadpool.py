@@ -9,8 +9,6 @@ The counts go through the extension's C entry points ``rnnkit_get_num_threads`` 
 
 from __future__ import annotations
 
-from typing import Any
-
 
 def register() -> bool:
     """Register the controller with threadpoolctl if it is installed; True if registered."""
@@ -25,24 +23,20 @@ def register() -> bool:
         user_api = "rnnkit"
         internal_api = "rnnkit"
         filename_prefixes = ("_core.",)
+        # Other packages' extensions may be called _core too: threadpoolctl keeps only a
+        # library that exports one of these.
+        check_symbols = ("rnnkit_get_num_threads", "rnnkit_set_num_threads")
 
-        def _symbol(self, name: str) -> Any:
-            # Another package's extension may also be called _core: only ours has the symbol.
-            return getattr(self.dynlib, name, None)
-
-        def get_num_threads(self) -> int | None:
-            getter = self._symbol("rnnkit_get_num_threads")
-            return int(getter()) if getter is not None else None
+        def get_num_threads(self) -> int:
+            return int(self.dynlib.rnnkit_get_num_threads())
 
         def set_num_threads(self, num_threads: int) -> None:
-            setter = self._symbol("rnnkit_set_num_threads")
-            if setter is not None:
-                setter(int(num_threads))
+            self.dynlib.rnnkit_set_num_threads(int(num_threads))
 
-        def get_version(self) -> str | None:
+        def get_version(self) -> str:
             from rnnkit._version import __version__
 
-            return __version__ if self._symbol("rnnkit_get_num_threads") else None
+            return __version__
 
     threadpoolctl.register(RnnkitController)
     return True
