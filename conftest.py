@@ -25,6 +25,19 @@ def require(module_name: str) -> ModuleType:
         raise  # unreachable: pytest.skip raises
 
 
+def require_keras_on_torch() -> ModuleType:
+    """Keras 3 running on its torch backend (what the comparisons need), or skip; under
+    RNNKIT_REQUIRE_EXTRAS=1 another backend is a failure, like a missing extra."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = require("keras")
+    if keras.backend.backend() != "torch":
+        reason = f"Keras runs on {keras.backend.backend()!r}, these tests need KERAS_BACKEND=torch"
+        if os.environ.get("RNNKIT_REQUIRE_EXTRAS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return keras
+
+
 def available_isas() -> list[str]:
     """The SIMD paths this machine can run ("avx512", "avx2", "scalar")."""
     from rnnkit import _core

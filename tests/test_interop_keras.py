@@ -17,7 +17,7 @@ import rnnkit
 from rnnkit import interop
 from rnnkit import layers as rk
 
-from conftest import require
+from conftest import require_keras_on_torch
 
 TOL = 1e-5
 B, T, V = 5, 7, 11
@@ -25,10 +25,7 @@ B, T, V = 5, 7, 11
 
 @pytest.fixture(scope="module")
 def keras():
-    module = require("keras")
-    if module.backend.backend() != "torch":
-        pytest.skip("these tests compare against Keras on the torch backend (KERAS_BACKEND=torch)")
-    return module
+    return require_keras_on_torch()
 
 
 def assert_close(actual, expected, tol=TOL):

@@ -19,7 +19,7 @@ import pytest
 import rnnkit
 from rnnkit import layers as rk_layers
 
-from conftest import require
+from conftest import require_keras_on_torch
 
 TOL = 1e-5
 B, T, F, V = 5, 7, 3, 11
@@ -27,10 +27,7 @@ B, T, F, V = 5, 7, 3, 11
 
 @pytest.fixture(scope="module")
 def keras():
-    module = require("keras")
-    if module.backend.backend() != "torch":
-        pytest.skip("these tests compare against Keras on the torch backend (KERAS_BACKEND=torch)")
-    return module
+    return require_keras_on_torch()
 
 
 def libs(keras):

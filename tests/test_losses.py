@@ -3,7 +3,6 @@ installed, Keras 3 itself (values, and gradients by torch autograd through the K
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 from rnnkit import losses
 
-from conftest import require
+from conftest import require, require_keras_on_torch
 
 B, T, K = 3, 4, 5
 RNG_SEED = 1234
@@ -135,11 +134,8 @@ def test_gradient_matches_finite_differences(case: Case, shape_name: str) -> Non
 @pytest.mark.parametrize("shape_name", SHAPES)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_matches_keras(case: Case, shape_name: str) -> None:
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = require("keras")
+    keras = require_keras_on_torch()
     torch = require("torch")
-    if keras.backend.backend() != "torch":
-        pytest.skip("the gradient comparison runs Keras on its torch backend")
     from keras.src.backend import set_keras_mask
 
     y_true, y_pred, sample_weight, mask = make_data(case, SHAPES[shape_name])

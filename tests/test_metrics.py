@@ -3,13 +3,11 @@ Keras 3's metrics over several weighted and masked batches."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from rnnkit import losses, metrics
 
-from conftest import require
+from conftest import require, require_keras_on_torch
 
 B, T, K = 4, 5, 3
 
@@ -112,11 +110,8 @@ def test_weighted_masked_mean_over_batches(name: str) -> None:
 
 @pytest.mark.parametrize("name", METRICS)
 def test_matches_keras(name: str) -> None:
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = require("keras")
+    keras = require_keras_on_torch()
     torch = require("torch")
-    if keras.backend.backend() != "torch":
-        pytest.skip("the masked comparison sets the mask the torch backend's way")
     from keras.src.backend import set_keras_mask
 
     kind, cls, keras_name = METRICS[name]
