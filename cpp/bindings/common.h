@@ -65,5 +65,6 @@ void init_runtime(py::module_& m);
 void init_rnn(py::module_& m);
 void init_lstm(py::module_& m);
 void init_gru(py::module_& m);
+void init_training(py::module_& m);
 
 }  // namespace rnnkit

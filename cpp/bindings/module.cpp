@@ -76,6 +76,7 @@ PYBIND11_MODULE(_core, m) {
   rnnkit::init_rnn(m);
   rnnkit::init_lstm(m);
   rnnkit::init_gru(m);
+  rnnkit::init_training(m);
   // Reading the thread count registers the fork handler, and a bad RNNKIT_ISA fails the import.
   rnnkit::get_num_threads();
   rnnkit::current_isa();

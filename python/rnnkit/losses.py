@@ -227,8 +227,10 @@ def _binary_ce(
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - np.max(logits, axis=-1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    # Array methods rather than np.max/np.sum: the same reductions, without the dispatch that
+    # costs more than the arithmetic on a small batch.
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def _categorical_ce(
@@ -238,8 +240,8 @@ def _categorical_ce(
     dtype = y_pred.dtype.type
     if from_logits:
         log_prob = _log_softmax(y_pred)
-        losses = -np.sum(target * log_prob, axis=-1)
-        grad = np.exp(log_prob) * np.sum(target, axis=-1, keepdims=True) - target
+        losses = -(target * log_prob).sum(axis=-1)
+        grad = np.exp(log_prob) * target.sum(axis=-1, keepdims=True) - target
         return losses, grad
     # Keras: renormalise, clip, log. The gradient goes back through all three.
     total = np.sum(y_pred, axis=-1, keepdims=True)
@@ -312,8 +314,27 @@ class Loss:
             mask: bool, a prefix of y_pred.shape[:-1] such as (B, T), or None: masked
                 elements contribute nothing to the value or the gradient.
         """
+        return self._value_and_grad(self.elementwise, y_true, y_pred, sample_weight, mask)
+
+    def _value_and_grad(
+        self,
+        elementwise: Callable[[Any, np.ndarray], tuple[np.ndarray, np.ndarray]],
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: Any,
+        mask: Any,
+    ) -> tuple[float, np.ndarray]:
         y_pred = _as_float_pred(y_pred)
-        losses, grad = self.elementwise(y_true, self._as_elements(y_pred))
+        losses, grad = elementwise(y_true, self._as_elements(y_pred))
+        if sample_weight is None and mask is None and self.reduction == "sum_over_batch_size":
+            # The common case, as _reduce computes it (every element weighs 1/n), without
+            # building the weights: a training step's loss is called once per batch.
+            if not losses.size:
+                return 0.0, np.zeros(y_pred.shape, y_pred.dtype)
+            dtype = losses.dtype.type
+            value = float(losses.astype(np.float64).sum()) / losses.size
+            grad = grad * (dtype(1) / dtype(losses.size))
+            return value, grad.astype(y_pred.dtype, copy=False).reshape(y_pred.shape)
         weights, keep = _element_weights(losses.shape, sample_weight, mask, y_pred.dtype)
         value, d_losses = _reduce(losses, weights, keep, self.reduction)
         grad = np.where(d_losses[..., None] != 0, grad * d_losses[..., None], 0)
@@ -418,6 +439,15 @@ class _LogitsLoss(Loss):
         the logits (no clipping) and the gradient is softmax(logits) - y_true (or
         sigmoid - y_true), weighted and reduced like `value_and_grad`.
         """
+        kind = type(self)
+        if (
+            kind.value_and_grad is Loss.value_and_grad
+            and kind.elementwise is _LogitsLoss.elementwise
+        ):
+            return self._value_and_grad(
+                lambda t, p: self.elementwise_from(t, p, True), y_true, logits, sample_weight, mask
+            )
+        # A subclass with its own value_and_grad or elementwise: call it on a from_logits twin.
         fused = type(self).from_config({**self.get_config(), "from_logits": True})
         return fused.value_and_grad(y_true, logits, sample_weight, mask)
 

@@ -147,6 +147,11 @@ class Mean(Metric):
     def update_state(self, values: Any, sample_weight: Any = None, mask: Any = None) -> None:
         """Accumulate `values` with optional weights and mask (prefixes of values' shape)."""
         values = np.asarray(values, dtype=np.float64)
+        per_sample = float(np.prod(values.shape[1:])) if values.ndim > 1 else 1.0
+        if sample_weight is None and mask is None:  # every weight 1: the sums below, directly
+            self.total += float(values.sum()) / per_sample
+            self.count += float(values.size) / per_sample
+            return
         weights, keep = losses_module._element_weights(
             values.shape, sample_weight, mask, np.dtype(np.float64)
         )
@@ -155,7 +160,6 @@ class Mean(Metric):
         if keep is not None:
             weights = np.where(keep, weights, 0.0)
             values = np.where(keep, values, 0.0)
-        per_sample = float(np.prod(values.shape[1:])) if values.ndim > 1 else 1.0
         self.total += float(np.sum(values * weights)) / per_sample
         self.count += float(np.sum(weights)) / per_sample
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit import _random, activations, backend, initializers
+from rnnkit import _core, _random, activations, backend, initializers
 
 from .base import Layer, Mask, Shape, _shape_str, serialize_layer
 
@@ -342,13 +342,10 @@ class Embedding(Layer):
         ids = cache.reshape(-1)
         rows = dy.reshape(-1, self.output_dim)
         grad = np.zeros_like(self.embeddings)
-        if ids.size:
-            # Sum rows per id in a fixed order (sort, then segment sums): deterministic, and
-            # much faster than np.add.at.
-            order = np.argsort(ids, kind="stable")
-            sorted_ids = ids[order]
-            starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-            grad[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+        # Rows summed per id in input order: deterministic. The C++ loop does it for float32
+        # and int64 ids; np.add.at (unbuffered, in order: the same sums) for anything else.
+        if ids.size and not _core._embedding_grad(ids, rows, grad):
+            np.add.at(grad, ids, rows)
         return None, [grad]
 
     def _output_dtype(self) -> str:

@@ -25,6 +25,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from rnnkit import _core
 from rnnkit.optimizers import schedules
 
 LearningRate = Union[float, schedules.LearningRateSchedule]
@@ -502,6 +503,43 @@ class Adam(Optimizer):
     def _slot_initial_values(self) -> dict[str, float]:
         slots = {"momentum": 0.0, "velocity": 0.0}
         return {**slots, "velocity_hat": 0.0} if self.amsgrad else slots
+
+    def _step(self, indices: list[int], grads: list[np.ndarray]) -> None:
+        if not self._fused_step(indices, grads):
+            super()._step(indices, grads)
+
+    def _fused_step(self, indices: list[int], grads: list[np.ndarray]) -> bool:
+        """The whole step in one C++ call when every variable is float32 and gets a gradient:
+        the same float32 arithmetic as `_update_step`, bit for bit, without a dozen array
+        passes and the Python around them (most of a small model's step). False when it does
+        not apply; the NumPy path then runs."""
+        float32 = np.dtype(np.float32)
+        if self.amsgrad or len(self._groups) != 1 or indices != self._groups.get(float32):
+            return False
+        clipped = self._clip(grads)
+        t = np.float32
+        lr = t(self.learning_rate)
+        step = t(self.iterations + 1)
+        beta_1, beta_2, one = t(self.beta_1), t(self.beta_2), t(1)
+        alpha = lr * np.sqrt(one - beta_2**step) / (one - beta_1**step)
+        decay = self.weight_decay
+        with _interrupts_deferred():
+            done = _core._adam_update(
+                [self._variables[i] for i in indices],
+                clipped,
+                self._flat_slots[float32, "momentum"],
+                self._flat_slots[float32, "velocity"],
+                float(alpha),
+                float(one - beta_1),
+                float(one - beta_2),
+                float(t(self.epsilon)),
+                decay is not None,
+                float(t(decay or 0.0)),
+                float(lr),
+            )
+            if done:
+                self.iterations += 1
+        return bool(done)
 
     def _update_step(
         self, grad: np.ndarray, var: np.ndarray, slots: dict[str, np.ndarray], lr: np.floating

@@ -1,0 +1,124 @@
+// Two pieces of a training step that NumPy does in many small passes: the Adam update over
+// every float32 variable, and the Embedding layer's gradient (rows summed per token id).
+//
+// For the small models of the seed programs those passes, and the Python around them, cost
+// several times the arithmetic. Here each element is read and written once. The operations are
+// NumPy's, in the same order, in float32, compiled without FMA contraction
+// (-ffp-contract=off), so both paths give bitwise the same result (tests check it). The GIL is
+// held throughout: a Ctrl-C cannot land between two variables, so an update is all or nothing.
+// Each function returns False, touching nothing, when its arrays are not what it handles; the
+// caller then takes the NumPy path.
+#include <cmath>
+#include <vector>
+
+#include "common.h"
+
+namespace rnnkit {
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style>;
+
+// A writeable C-contiguous float32 array, or nothing (the caller then takes the NumPy path).
+bool as_float32(py::handle h, py::array* out) {
+  if (!py::isinstance<py::array>(h)) return false;
+  auto a = py::reinterpret_borrow<py::array>(h);
+  if (!a.dtype().is(py::dtype::of<float>())) return false;
+  if (!(a.flags() & py::array::c_style) || !a.writeable()) return false;
+  *out = a;
+  return true;
+}
+
+// Adam (Kingma & Ba, with Keras's epsilon placement) on variables whose first and second
+// moments are the flat buffers m and v, laid out variable after variable. decay_lr is
+// weight_decay * learning_rate applied first (var -= var * weight_decay * lr), when
+// has_decay. Returns False, touching nothing, if any array is not what this path handles.
+bool adam_update(py::sequence variables, py::sequence grads, py::handle m_obj,
+                 py::handle v_obj, float alpha, float one_minus_beta_1,
+                 float one_minus_beta_2, float epsilon, bool has_decay, float weight_decay,
+                 float lr) {
+  const size_t n = py::len(variables);
+  if (py::len(grads) != n) return false;
+  py::array m, v;
+  if (!as_float32(m_obj, &m) || !as_float32(v_obj, &v)) return false;
+  std::vector<py::array> vars(n), gs(n);
+  py::ssize_t total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!as_float32(variables[i], &vars[i])) return false;
+    // Gradients may be strided (a transposed view): read through a C-contiguous copy then.
+    py::handle g = grads[i];
+    if (!py::isinstance<py::array>(g) ||
+        !py::reinterpret_borrow<py::array>(g).dtype().is(py::dtype::of<float>())) {
+      return false;
+    }
+    gs[i] = FloatArray::ensure(g);
+    if (!gs[i]) return false;
+    if (vars[i].size() != gs[i].size()) return false;
+    total += vars[i].size();
+  }
+  if (m.size() != total || v.size() != total) return false;
+
+  float* mp = static_cast<float*>(m.mutable_data());
+  float* vp = static_cast<float*>(v.mutable_data());
+  for (size_t i = 0; i < n; ++i) {
+    float* w = static_cast<float*>(vars[i].mutable_data());
+    const float* g = static_cast<const float*>(gs[i].data());
+    const py::ssize_t size = vars[i].size();
+    for (py::ssize_t j = 0; j < size; ++j) {
+      float x = w[j];
+      if (has_decay) x = x - x * weight_decay * lr;
+      const float gj = g[j];
+      const float mj = mp[j] + (gj - mp[j]) * one_minus_beta_1;
+      const float vj = vp[j] + (gj * gj - vp[j]) * one_minus_beta_2;
+      mp[j] = mj;
+      vp[j] = vj;
+      w[j] = x - (mj * alpha) / (std::sqrt(vj) + epsilon);
+    }
+    mp += size;
+    vp += size;
+  }
+  return true;
+}
+
+// out (V, D) += rows (N, D) summed per id: out[ids[i]] += rows[i] for i in order, which is the
+// order the NumPy path (stable sort by id, then a segment sum) adds them in.
+bool embedding_grad(py::handle ids_obj, py::handle rows_obj, py::handle out_obj) {
+  py::array out;
+  if (!as_float32(out_obj, &out) || out.ndim() != 2) return false;
+  if (!py::isinstance<py::array_t<int64_t>>(ids_obj)) return false;
+  auto ids = py::array_t<int64_t, py::array::c_style>::ensure(ids_obj);
+  if (!ids || ids.ndim() != 1 || !py::isinstance<py::array>(rows_obj) ||
+      !py::reinterpret_borrow<py::array>(rows_obj).dtype().is(py::dtype::of<float>())) {
+    return false;
+  }
+  auto rows = FloatArray::ensure(rows_obj);
+  const py::ssize_t n = ids.shape(0), vocab = out.shape(0), dim = out.shape(1);
+  if (!rows || rows.ndim() != 2 || rows.shape(0) != n || rows.shape(1) != dim) return false;
+  const int64_t* id = ids.data();
+  for (py::ssize_t i = 0; i < n; ++i) {
+    if (id[i] < 0 || id[i] >= vocab) return false;
+  }
+  float* o = static_cast<float*>(out.mutable_data());
+  const float* r = rows.data();
+  for (py::ssize_t i = 0; i < n; ++i) {
+    float* dst = o + id[i] * dim;
+    const float* src = r + i * dim;
+    for (py::ssize_t j = 0; j < dim; ++j) dst[j] += src[j];
+  }
+  return true;
+}
+
+}  // namespace
+
+void init_training(py::module_& m) {
+  m.def("_adam_update", &adam_update, py::arg("variables"), py::arg("grads"), py::arg("m"),
+        py::arg("v"), py::arg("alpha"), py::arg("one_minus_beta_1"),
+        py::arg("one_minus_beta_2"), py::arg("epsilon"), py::arg("has_decay"),
+        py::arg("weight_decay"), py::arg("lr"),
+        "Adam on float32 variables with flat moment buffers, in place; False (nothing "
+        "touched) when an array is not a C-contiguous float32 of the expected size.");
+  m.def("_embedding_grad", &embedding_grad, py::arg("ids"), py::arg("rows"), py::arg("out"),
+        "out[ids[i]] += rows[i] in order (int64 ids, float32 rows and out), in place; False "
+        "(nothing touched) when the arrays do not fit.");
+}
+
+}  // namespace rnnkit
