@@ -111,9 +111,9 @@ def test_user_errors_are_one_line_exit_2(tmp_path: Path) -> None:
         (("train-text", "notes.txt", "--seq-len", "5000"), ("--seq-len 5000",)),
         (("train-text", "notes.txt", "--resume", "--out", "new.rnnkit"), ("--resume",)),
         (("generate", "missing.rnnkit"), ("No such file",)),
-        (("generate", "notes.txt"), ("load_model",)),
+        (("generate", "notes.txt"), ("load_model", "not an rnnkit model file", "like text")),
         (("generate", "empty.txt"), ("empty",)),
-        (("generate", "array.npy"), ("load_model",)),
+        (("generate", "array.npy"), ("load_model", "not an rnnkit model file")),
         (("demo", "--minutes", "0"), ("--minutes",)),
     ]
     for args, fragments in cases:
@@ -130,6 +130,17 @@ def test_generate_refuses_a_model_without_tokenizer(tmp_path: Path) -> None:
     model.build()
     model.save(tmp_path / "bare.rnnkit")
     assert_one_line_error(run_cli("generate", "bare.rnnkit", cwd=tmp_path), "no tokenizer")
+
+
+def test_demo_progress_bar_counts_the_epochs_its_budget_holds(tmp_path: Path) -> None:
+    """Without --epochs the demo times one epoch and shows the bar over the epochs that fit
+    (not an open-ended count)."""
+    result = run_cli("demo", "--minutes", "0.05", "--units", "16", "--out", "d.rnnkit",
+                     cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, result.stderr
+    planned = int(result.stdout.split("the budget holds ")[1].split(" epochs")[0])
+    assert 2 <= planned < 1000
+    assert f"Epoch 2/{planned}" in result.stdout
 
 
 def test_demo_trains_samples_and_saves(tmp_path: Path) -> None:

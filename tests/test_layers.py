@@ -432,22 +432,24 @@ def test_repeat_last_valid_and_its_gradient_against_loops():
     np.testing.assert_allclose(repeat_last_valid_backward(dy, valid), grad, atol=1e-12)
 
 
-def test_embedding_gradient_cpp_path_equals_the_numpy_path_bit_for_bit() -> None:
+def test_embedding_gradient_cpp_path_equals_the_numpy_path_bit_for_bit(monkeypatch) -> None:
     """The C++ per-id row sum and the np.add.at fallback add in one order: equal bits."""
     from rnnkit import _core
 
     rng = np.random.default_rng(0)
-    ids = rng.integers(0, 50, 3000).astype(np.int64)  # many repeats per id
-    rows = rng.standard_normal((3000, 7)).astype(np.float32)
-    fast = np.zeros((50, 7), np.float32)
-    assert _core._embedding_grad(ids, rows, fast)
+    ids = rng.integers(0, 50, 3000)  # many repeats per id
+    rows = rng.standard_normal((1, 3000, 7)).astype(np.float32)
     layer = rnnkit.layers.Embedding(50, 7)
     layer(np.zeros((1, 3000), np.int64))  # builds it
-    # int32 ids take the NumPy path
-    _, (slow,) = layer._backward(rows.reshape(1, 3000, 7), ids.astype(np.int32).reshape(1, -1))
+    _, (fast,) = layer._backward(rows, ids.astype(np.int32).reshape(1, -1))
+    monkeypatch.setattr(_core, "_embedding_grad", lambda *args: False)
+    _, (slow,) = layer._backward(rows, ids.reshape(1, -1))
     np.testing.assert_array_equal(fast, slow)
+    monkeypatch.undo()
     # out-of-range ids or wrong shapes: declined, nothing written
     out = np.zeros((50, 7), np.float32)
-    assert not _core._embedding_grad(np.array([0, 50]), rows[:2], out)
-    assert not _core._embedding_grad(ids[:5], rows[:4], out)
+    assert _core._embedding_grad(ids, rows[0], out) and out.any()
+    out[:] = 0
+    assert not _core._embedding_grad(np.array([0, 50]), rows[0, :2], out)
+    assert not _core._embedding_grad(ids[:5], rows[0, :4], out)
     assert not out.any()

@@ -90,8 +90,7 @@ def windows(ids: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
     n = (len(ids) - 1) // seq_len
     if n < 1:
         raise ValueError(
-            f"the text has {len(ids)} characters; --seq-len {seq_len} needs at least "
-            f"{seq_len + 1}"
+            f"the text has {len(ids)} characters; --seq-len {seq_len} needs at least {seq_len + 1}"
         )
     return ids[: n * seq_len].reshape(n, seq_len), ids[1 : n * seq_len + 1].reshape(n, seq_len)
 
@@ -183,14 +182,29 @@ def run(
         f"characters, {vocab - 1} symbols), {minutes:g} min budget"
     )
     started = time.perf_counter()
+    batches = random_batches(ids, seq_len, batch_size, np.random.default_rng(seed))
+    first: list[float] = []
+    if epochs is None:
+        # Time one epoch, then show a progress bar over the epochs the budget holds (TimeBudget
+        # still stops early if later epochs run slower).
+        first = model.fit(batches, steps_per_epoch=steps_per_epoch, epochs=1, verbose=0).history[
+            "loss"
+        ]
+        per_epoch = time.perf_counter() - started
+        epochs = max(2, int(minutes * 60.0 / per_epoch))
+        print(
+            f"epoch 1: loss {first[0]:.3f} in {per_epoch:.1f} s; the budget holds {epochs} epochs"
+        )
     history = model.fit(
-        random_batches(ids, seq_len, batch_size, np.random.default_rng(seed)),
+        batches,
         steps_per_epoch=steps_per_epoch,
-        epochs=epochs if epochs is not None else 10_000,
-        callbacks=[TimeBudget(minutes * 60.0)],
+        epochs=epochs,
+        initial_epoch=len(first),
+        callbacks=[TimeBudget(minutes * 60.0 - (time.perf_counter() - started))],
         verbose=1,
     )
-    done = len(history.history.get("loss", []))
+    history.history["loss"] = first + history.history.get("loss", [])
+    done = len(history.history["loss"])
     print(_loss_line(history, started, [steps_per_epoch * batch_size * seq_len] * done))
     print_samples(model, tokenizer, "The ", 240, seed)
     model.save(out, tokenizer=tokenizer)

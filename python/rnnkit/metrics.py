@@ -67,7 +67,7 @@ def categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
             f"y (one-hot targets) has shape {y_true.shape}, expected {y_pred.shape} (the shape "
             f"of y_pred); for integer labels use sparse_categorical_accuracy"
         )
-    return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(np.float32)
+    return (y_true.argmax(axis=-1) == y_pred.argmax(axis=-1)).astype(np.float32)
 
 
 def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:

@@ -140,9 +140,12 @@ def parse(buffer: bytes, where: str) -> Container:
         raise ValueError(f"{where} the file is truncated: {size} bytes, less than an 8-byte header")
     (header_len,) = struct.unpack("<Q", bytes(buffer[:8]))
     if header_len > MAX_HEADER_BYTES:
+        looks_like_text = all(32 <= c < 127 or c in b"\t\r\n" for c in bytes(buffer[:8]))
         raise ValueError(
-            f"{where} the header claims {header_len} bytes, more than the {MAX_HEADER_BYTES} "
-            f"allowed (a corrupted or hostile file)"
+            f"{where} not an rnnkit model file"
+            + (" (it starts like text)" if looks_like_text else "")
+            + f": the safetensors header it must start with claims {header_len} bytes, more "
+            f"than the {MAX_HEADER_BYTES} allowed (a corrupted or hostile file)"
         )
     if header_len > size - 8:
         raise ValueError(
@@ -223,13 +226,13 @@ def _check_tiling(where: str, entries: dict[str, TensorEntry], data_len: int) ->
         )
 
 
-def read_file(path: str | os.PathLike) -> bytes:
+def read_file(path: str | os.PathLike[str]) -> bytes:
     """A file's bytes. Raises OSError for I/O problems (missing file, a directory, ...)."""
     with open(os.fspath(path), "rb") as f:
         return f.read()
 
 
-def write_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:
+def write_atomic(path: str | os.PathLike[str], data: bytes, overwrite: bool = True) -> None:
     """Replace ``path`` by a file holding ``data``, atomically and durably.
 
     Raises:

@@ -339,11 +339,11 @@ class Embedding(Layer):
         return self.embeddings[x], x
 
     def _backward(self, dy: np.ndarray, cache: Any) -> tuple[None, list]:
-        ids = cache.reshape(-1)
+        ids = cache.reshape(-1).astype(np.int64, copy=False)
         rows = dy.reshape(-1, self.output_dim)
         grad = np.zeros_like(self.embeddings)
-        # Rows summed per id in input order: deterministic. The C++ loop does it for float32
-        # and int64 ids; np.add.at (unbuffered, in order: the same sums) for anything else.
+        # Rows summed per id in input order: deterministic. The C++ loop does it for float32;
+        # np.add.at (unbuffered, in order: the same sums) for anything else.
         if ids.size and not _core._embedding_grad(ids, rows, grad):
             np.add.at(grad, ids, rows)
         return None, [grad]

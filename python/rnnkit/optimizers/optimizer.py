@@ -257,7 +257,8 @@ class Optimizer:
                 )
             if grad is None:
                 continue
-            grad = np.asarray(grad)
+            if type(grad) is not np.ndarray:
+                grad = np.asarray(grad)
             if grad.shape != var.shape:
                 raise ValueError(
                     f"gradient #{position} has shape {grad.shape}, expected {var.shape} "
