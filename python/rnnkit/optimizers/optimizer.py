@@ -16,11 +16,10 @@ written with Ctrl-C deferred, so an exception or an interrupt never leaves a hal
 
 from __future__ import annotations
 
-import contextlib
 import numbers
 import signal
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -68,21 +67,30 @@ except ImportError:  # pragma: no cover - interpreters without CPython's _signal
 _SIGINT = int(signal.SIGINT)
 
 
-@contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold back SIGINT (Ctrl-C) until the block ends, then deliver it."""
-    previous = _raw_signal.getsignal(_SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(previous):
-        yield
-        return
-    received: list[Any] = []
-    _raw_signal.signal(_SIGINT, lambda signum, frame: received.append(frame))
-    try:
-        yield
-    finally:
-        _raw_signal.signal(_SIGINT, previous)
+class _interrupts_deferred:
+    """Hold back SIGINT (Ctrl-C) until the block ends, then deliver it.
+
+    A class rather than a @contextmanager generator: it runs on every training step.
+    """
+
+    __slots__ = ("previous", "received")
+
+    def __enter__(self) -> None:
+        self.previous = previous = _raw_signal.getsignal(_SIGINT)
+        self.received: list[Any] | None = None
+        if threading.get_ident() != threading.main_thread().ident or not callable(previous):
+            return
+        received: list[Any] = []
+        self.received = received
+        _raw_signal.signal(_SIGINT, lambda signum, frame: received.append(frame))
+
+    def __exit__(self, *exc_info: object) -> None:
+        received = self.received
+        if received is None:
+            return
+        _raw_signal.signal(_SIGINT, self.previous)
         if received:
-            previous(_SIGINT, received[0])
+            self.previous(_SIGINT, received[0])
 
 
 class Optimizer:
