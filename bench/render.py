@@ -1,11 +1,13 @@
 """Render ``python -m rnnkit bench --json`` output as the Markdown table of BENCHMARKS.md.
 
     python -m rnnkit bench --json > bench.json && python bench/render.py bench.json
+    python -m rnnkit bench --scaling --json > scaling.json && python bench/render.py scaling.json
 
 Each row also says which targets of the fast-kernels issue it meets: LSTM inference >= 1.2x
 and training >= 1.25x torch (parity at the 1024-wide shape), GRU/SimpleRNN inference >= 1.5x
 and training >= 2x torch, batch 1 >= 3x torch, the toy shape >= 5x torch, and >= 3x (B >= 16)
-or >= 5x (B = 1) the NumPy reference.
+or >= 5x (B = 1) the NumPy reference. The scaling table says whether 2 threads run >= 1.8x
+as fast as 1.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import json
 import sys
 from typing import Any
+
+SCALING_TARGET = 1.8  # 1 -> 2 threads at (100, 32, 512, 512) and (25, 16, 1024, 1024)
 
 
 def torch_target(row: dict[str, Any]) -> float:
@@ -32,7 +36,31 @@ def reference_target(row: dict[str, Any]) -> float:
     return 5.0 if row["shape"][1] == 1 else 3.0
 
 
+def render_scaling(data: dict[str, Any]) -> str:
+    """The 1 -> 2 thread table of ``python -m rnnkit bench --scaling --json``."""
+    lines = [
+        (f"ISA path `{data['isa']}`, rnnkit alone, CPU {data['cpu']}; median of "
+         f"{data['scaling'][0]['repeats']} calls per thread count, the counts alternating; "
+         "1-minute load average before and after the run: "
+         f"{data['loadavg_1min'][0]:.2f}, {data['loadavg_1min'][1]:.2f}."),
+        "",
+        ("| cell | mode | T, B, I, H | ms, 1 thread | ms, 2 threads | speedup (target) "
+         "| fastest calls' speedup |"),
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in data["scaling"]:
+        met = "met" if row["speedup"] >= SCALING_TARGET else "not met"
+        lines.append(
+            f"| {row['cell']} | {row['mode']} | {', '.join(map(str, row['shape']))} "
+            f"| {row['ms'][0]:.3f} | {row['ms'][1]:.3f} "
+            f"| {row['speedup']:.2f}x ({SCALING_TARGET:g}x {met}) | {row['best_speedup']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def render(data: dict[str, Any]) -> str:
+    if "rows" not in data:
+        return render_scaling(data)
     peak = data["sgemm_gflops"]
     lines = [
         (f"ISA path `{data['isa']}`, {data['threads']} threads for every backend, CPU "
@@ -55,6 +83,8 @@ def render(data: dict[str, Any]) -> str:
             f"| {row.get('reference_ms', float('nan')):.3f} | {vt_s} | {vr_s} "
             f"| {row['gflops']:.0f} | {100 * row['gflops'] / peak:.0f}% |"
         )
+    if "scaling" in data:
+        lines += ["", render_scaling(data)]
     return "\n".join(lines)
 
 

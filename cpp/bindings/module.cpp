@@ -48,6 +48,45 @@ void init_runtime(py::module_& m) {
       throw py::value_error(std::string("[_set_isa] ") + e.what());
     }
   }, py::arg("name"), "Switch the SIMD path (for tests).");
+  m.def("_vmath", [](const std::string& name, py::handle x, const std::string& isa_arg) {
+    VMath fn;
+    if (name == "exp") {
+      fn = VMath::Exp;
+    } else if (name == "sigmoid") {
+      fn = VMath::Sigmoid;
+    } else if (name == "tanh") {
+      fn = VMath::Tanh;
+    } else {
+      throw py::value_error("[_vmath] name is '" + name +
+                            "', expected one of 'exp', 'sigmoid', 'tanh'");
+    }
+    Isa isa;
+    if (!isa_from_name(isa_arg.c_str(), &isa)) {
+      throw py::value_error("[_vmath] isa is '" + isa_arg +
+                            "', expected one of 'avx512', 'avx2', 'scalar'");
+    }
+    bool available = false;
+    for (Isa a : available_isas()) available = available || a == isa;
+    if (!available) {
+      throw py::value_error("[_vmath] isa is '" + isa_arg +
+                            "', which this CPU (or OS) does not support");
+    }
+    if (!py::isinstance<py::array_t<float>>(x)) {
+      throw py::type_error("[_vmath] x must be a float32 numpy array, got " +
+                           py::str(py::type::handle_of(x).attr("__name__")).cast<std::string>());
+    }
+    auto in = py::array_t<float, py::array::c_style>::ensure(x);
+    py::array_t<float> out(std::vector<py::ssize_t>(in.shape(), in.shape() + in.ndim()));
+    const float* src = in.data();
+    float* dst = out.mutable_data();
+    const int64_t n = in.size();
+    {
+      py::gil_scoped_release release;
+      kernels_for(isa).vmath(fn, src, dst, n);
+    }
+    return out;
+  }, py::arg("name"), py::arg("x"), py::arg("isa"),
+     "fn(x) elementwise with one SIMD path's vector exp/sigmoid/tanh (for the accuracy tests).");
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", [](py::handle n) {
     // Any integer (Python int, numpy integer: whatever has __index__), but not a bool.

@@ -109,6 +109,9 @@ struct BackwardArgs {
   float* dh_seq = nullptr;        // (T,B,H) or null
 };
 
+// The vector math functions the kernels use, exposed one at a time for the accuracy tests.
+enum class VMath : int { Exp, Sigmoid, Tanh };
+
 // The kernels one ISA provides. `packed` is a buffer of layout.total floats.
 struct Kernels {
   Isa isa;
@@ -123,6 +126,9 @@ struct Kernels {
   // may be c (updated in place); no other overlap.
   Status (*step)(const PackedLayout& layout, const float* packed, int64_t B, const float* x_t,
                  const float* h, const float* c, float* h_out, float* c_out, int nthreads);
+  // y = fn(x) over n floats with this ISA's vector code, whole vectors then a masked tail:
+  // x (n), y (n). For tests; single-threaded.
+  void (*vmath)(VMath fn, const float* x, float* y, int64_t n);
 };
 
 // ---- dispatch.cpp -----------------------------------------------------------------------

@@ -9,7 +9,8 @@ gradients rnnkit's ``*_forward(training=True)`` + ``*_backward`` produce. The re
 float32. Ratios are baseline time / rnnkit time.
 
 ``python -m rnnkit bench`` prints the table; ``bench/`` runs the same cases under
-pytest-benchmark.
+pytest-benchmark. ``python -m rnnkit bench --scaling`` times rnnkit alone on 1 and 2 threads
+at the issue's scaling shapes instead.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ SHAPES: tuple[tuple[int, int, int, int], ...] = (
     (3, 99, 1, 10),
 )
 QUICK_SHAPES: tuple[tuple[int, int, int, int], ...] = ((50, 64, 256, 256), (3, 99, 1, 10))
+# The issue's 1 -> 2 thread scaling target (>= 1.8x) is set at these shapes.
+SCALING_SHAPES: tuple[tuple[int, int, int, int], ...] = ((100, 32, 512, 512), (25, 16, 1024, 1024))
+SCALING_TARGET = 1.8
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,59 @@ def run(
                 row["vs_torch"] = t_torch / t_rnnkit
             rows.append(row)
     return rows
+
+
+def scaling(
+    selected: list[Case], threads: tuple[int, int] = (1, 2), repeats: int = 5,
+) -> list[dict[str, Any]]:
+    """rnnkit alone on ``threads[0]`` and ``threads[1]`` threads, one row per case.
+
+    The two thread counts alternate call by call (after a warm-up of each), so a change in
+    the machine's load during the run falls on both. ``speedup`` is the ratio of the medians;
+    ``best_speedup``, of the fastest calls, is what other processes' load distorts least.
+    """
+    import rnnkit
+
+    rows = []
+    previous = rnnkit.get_num_threads()
+    try:
+        for case in selected:
+            call = rnnkit_call(case, make_inputs(case))
+            times: dict[int, list[float]] = {n: [] for n in threads}
+            for n in threads:
+                rnnkit.set_num_threads(n)
+                call()
+            for _ in range(repeats):
+                for n in threads:
+                    rnnkit.set_num_threads(n)
+                    t0 = time.perf_counter()
+                    call()
+                    times[n].append(time.perf_counter() - t0)
+            few, many = (statistics.median(times[n]) for n in threads)
+            best_few, best_many = (min(times[n]) for n in threads)
+            rows.append({
+                "case": case.name, "cell": case.cell, "mode": case.mode,
+                "shape": (case.T, case.B, case.I, case.H), "repeats": repeats,
+                "threads": list(threads), "ms": [few * 1e3, many * 1e3], "speedup": few / many,
+                "best_ms": [best_few * 1e3, best_many * 1e3], "best_speedup": best_few / best_many,
+            })
+    finally:
+        rnnkit.set_num_threads(previous)
+    return rows
+
+
+def format_scaling(rows: list[dict[str, Any]]) -> str:
+    n0, n1 = rows[0]["threads"] if rows else (1, 2)
+    cols = ["case", f"ms_{n0}_thread", f"ms_{n1}_threads", "speedup", "target",
+            "best_speedup"]
+    lines = [" | ".join(cols), " | ".join("---" for _ in cols)]
+    for row in rows:
+        met = "met" if row["speedup"] >= SCALING_TARGET else "not met"
+        lines.append(
+            f"{row['case']} | {row['ms'][0]:.3f} | {row['ms'][1]:.3f} | {row['speedup']:.2f}x "
+            f"| {SCALING_TARGET:g}x {met} | {row['best_speedup']:.2f}x"
+        )
+    return "\n".join(lines)
 
 
 def header(threads: int) -> dict[str, Any]:
