@@ -400,3 +400,28 @@ def test_progbar_evaluate_and_unknown_steps(capsys) -> None:
     assert re.fullmatch(
         r"5/5 \[={30}\] - \d+s \d+(us|ms|s)/step - loss: 2\.0000\n", capsys.readouterr().out
     )
+
+
+def test_lambda_batch_hooks_run_in_a_real_fit() -> None:
+    """fit skips per-batch dispatch when no callback has batch hooks; a LambdaCallback's hooks
+    are instance attributes and must count (they once did not)."""
+    import rnnkit
+    from rnnkit.layers import Dense, Input
+
+    model = rnnkit.Sequential([Input((3,)), Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    seen = []
+    model.fit(
+        np.ones((8, 3)),
+        np.ones(8),
+        batch_size=4,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            callbacks.LambdaCallback(
+                on_train_batch_begin=lambda b, logs: seen.append(("begin", b)),
+                on_train_batch_end=lambda b, logs: seen.append(("end", b, round(logs["loss"], 6))),
+            )
+        ],
+    )
+    assert [s[:2] for s in seen] == [("begin", 0), ("end", 0), ("begin", 1), ("end", 1)] * 2

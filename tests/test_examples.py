@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CORPUS_CONTINUATIONS = (
     "neural networks are inspired by the brain",
@@ -59,14 +61,27 @@ def test_timeseries_forecast_beats_the_baselines() -> None:
     assert mse["lstm"] < mse["persistence"] < mse["seasonal naive"], out
 
 
+def assert_png(path: Path, min_width: int = 400) -> None:
+    """A real PNG image: its signature, and a width and height read from its IHDR chunk."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= min_width and height >= 200, (width, height)
+    assert len(data) > 10_000  # drawn curves, not a blank canvas
+
+
 def test_char_model_reduced(tmp_path: Path) -> None:
+    require("matplotlib")
     text = tmp_path / "text.txt"
     text.write_text("to be or not to be, that is the question. " * 60, encoding="utf-8")
+    png = tmp_path / "loss.png"
     out = run_example("char_model.py", str(text), "--epochs", "3", "--units", "16",
-                      "--seq-len", "16")
+                      "--seq-len", "16", "--png", str(png))
     losses = [float(m) for m in re.findall(r"^\s+\d+  (\d\.\d+)  ", out, re.MULTILINE)]
     assert len(losses) == 3 and losses[-1] < losses[0]
     assert out.count("--- temperature") == 2
+    assert_png(png)
 
 
 @pytest.mark.slow
@@ -82,8 +97,11 @@ def _adding_table(out: str) -> dict[str, float]:
     return {"SimpleRNN": float(last[1]), "LSTM": float(last[2]), "GRU": float(last[3])}
 
 
-def test_adding_problem_reduced() -> None:
-    out = run_example("adding_problem.py", "--steps", "250", "--length", "100")
+def test_adding_problem_reduced(tmp_path: Path) -> None:
+    require("matplotlib")
+    png = tmp_path / "adding.png"
+    out = run_example("adding_problem.py", "--steps", "250", "--length", "100", "--png", str(png))
+    assert_png(png, min_width=800)  # loss curves and gradient norms side by side
     final = _adding_table(out)
     assert 0.1 < final["SimpleRNN"] < 0.25  # near the trivial 1/6
     assert "after training, relative to t = T-1" in out
@@ -96,3 +114,11 @@ def test_adding_problem_full() -> None:
     final = _adding_table(run_example("adding_problem.py", timeout=900))
     assert final["SimpleRNN"] > 0.12
     assert final["LSTM"] < 0.01 and final["GRU"] < 0.01
+
+
+def test_sklearn_pipeline_beats_persistence() -> None:
+    require("sklearn")
+    out = run_example("sklearn_pipeline.py")
+    test_r2, persistence = (float(v) for v in re.findall(r"R\^2 (\d\.\d+)", out.splitlines()[-1]))
+    assert test_r2 > persistence and test_r2 > 0.9, out
+    assert "best: {" in out and "mean R^2" in out

@@ -223,17 +223,34 @@ def train_text(
     out: str | None = None,
     resume: bool = False,
     seed: int = 0,
+    distributed: bool = False,
 ) -> Any:
     """``train-text``: a character model on a UTF-8 file, saved to ``out`` (default: the file's
     name + ``.rnnkit``) with a checkpoint ``out + ".ckpt"`` after every epoch; ``resume``
-    continues from that checkpoint up to ``epochs`` epochs in all."""
+    continues from that checkpoint up to ``epochs`` epochs in all.
+
+    ``distributed``: data-parallel under ``mpiexec`` (``fit(distributed=True)``). Every rank
+    reads the file and builds the same windows and model; ``batch_size`` is the global batch;
+    rank 0 alone prints, writes the checkpoint (and reads it for ``resume``, then broadcasts
+    it), samples and saves."""
     for name, value in (("--seq-len", seq_len), ("--batch-size", batch_size), ("--epochs", epochs)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
+    ranks, root = 1, True
+    if distributed:
+        from rnnkit.distributed import _mpi
+
+        comm = _mpi.init()
+        ranks, root = comm.Get_size(), comm.Get_rank() == 0
+        if batch_size < ranks:
+            raise ValueError(
+                f"--batch-size {batch_size} is smaller than the {ranks} ranks: every rank needs "
+                f"at least one window per step"
+            )
     text = read_text(path)
     out = out or os.path.splitext(path)[0] + ".rnnkit"
     checkpoint = out + ".ckpt"
-    if resume and not os.path.exists(checkpoint):
+    if resume and root and not os.path.exists(checkpoint):
         raise ValueError(f"--resume: no checkpoint {checkpoint} (train without --resume first)")
     rnnkit.utils.set_random_seed(seed)
     tokenizer = char_tokenizer(text)
@@ -242,23 +259,35 @@ def train_text(
     vocab = len(tokenizer.word_index) + 1
     model = char_model(vocab, cell, units, layers)
     model.tokenizer = tokenizer
-    print(
-        f"rnnkit train-text: {path}: {len(text):,} characters, {vocab - 1} symbols, "
-        f"{len(x):,} windows of {seq_len}; {cell.upper()}({units}) x {layers}"
-    )
-    save_each_epoch = LambdaCallback(
-        on_epoch_end=lambda epoch, logs: model.save_checkpoint(checkpoint, epoch=epoch + 1)
-    )
+    callbacks = []
+    if root:
+        parallel = (
+            f"; {ranks} ranks x {rnnkit.get_num_threads()} threads, global batch {batch_size}"
+            if distributed
+            else ""
+        )
+        print(
+            f"rnnkit train-text: {path}: {len(text):,} characters, {vocab - 1} symbols, "
+            f"{len(x):,} windows of {seq_len}; {cell.upper()}({units}) x {layers}{parallel}"
+        )
+        callbacks.append(
+            LambdaCallback(
+                on_epoch_end=lambda epoch, logs: model.save_checkpoint(checkpoint, epoch=epoch + 1)
+            )
+        )
     started = time.perf_counter()
     history = model.fit(
         x,
         y,
         batch_size=batch_size,
         epochs=epochs,
-        callbacks=[save_each_epoch],
+        callbacks=callbacks,
         verbose=1,
         resume_from=checkpoint if resume else None,
+        distributed=distributed,
     )
+    if not root:
+        return model
     done = len(history.history.get("loss", []))
     print(_loss_line(history, started, [x.size] * done))
     prompt = text[: min(8, len(text))]

@@ -2,6 +2,7 @@
 
     python -m rnnkit info                 version, SIMD path, threads
     python -m rnnkit bench [--quick]      rnnkit vs the NumPy reference and PyTorch
+    python -m rnnkit bench --scaling      rnnkit on 1 vs 2 threads
     python -m rnnkit demo [--minutes M]   train a character-level LSTM, then sample from it
     python -m rnnkit train-text FILE      train a character model on a UTF-8 text file
     python -m rnnkit generate MODEL       continue a prompt with a saved model
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +36,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from rnnkit import bench
 
+    if args.scaling:
+        selected = [c for c in bench.cases(bench.SCALING_SHAPES) if args.cell in (None, c.cell)]
+        head = bench.header(args.threads)
+        load_before = os.getloadavg()[0]  # other processes' load skews the 2-thread times
+        rows = bench.scaling(selected, threads=(1, args.threads))
+        head["loadavg_1min"] = [load_before, os.getloadavg()[0]]
+        if args.json:
+            print(json.dumps({**head, "scaling": rows}))
+            return 0
+        print(" ".join(f"{k}={v}" for k, v in head.items()))
+        print(bench.format_scaling(rows))
+        return 0
     shapes = bench.QUICK_SHAPES if args.quick else bench.SHAPES
     selected = [c for c in bench.cases(shapes) if args.cell in (None, c.cell)]
     head = bench.header(args.threads)
@@ -59,18 +73,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_train_text(args: argparse.Namespace) -> int:
     from rnnkit import _demo
 
-    _demo.train_text(
-        args.file,
-        cell=args.cell,
-        units=args.units,
-        layers=args.layers,
-        seq_len=args.seq_len,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        out=args.out,
-        resume=args.resume,
-        seed=args.seed,
-    )
+    arguments = {
+        "cell": args.cell,
+        "units": args.units,
+        "layers": args.layers,
+        "seq_len": args.seq_len,
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        "out": args.out,
+        "resume": args.resume,
+        "seed": args.seed,
+    }
+    if args.distributed:
+        from rnnkit.distributed import _mpi, _text
+
+        try:
+            _mpi.init()
+        except ImportError as exc:
+            raise ValueError(f"--distributed: {exc}") from exc
+        return _text.run(path=args.file, **arguments)
+    _demo.train_text(args.file, **arguments)
     return 0
 
 
@@ -114,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="threads for every backend")
     p.add_argument("--cell", choices=("lstm", "gru", "rnn"), help="one cell only")
     p.add_argument("--no-reference", action="store_true", help="skip the (slow) NumPy baseline")
+    p.add_argument("--scaling", action="store_true",
+                   help="instead: rnnkit on 1 thread vs --threads at the scaling shapes")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser(
@@ -151,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT.ckpt, written after each epoch of an earlier run")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel on MPI: run as mpiexec -n N python -m rnnkit train-text "
+                   "FILE --distributed (needs rnnkit[dist]); --batch-size is the global batch")
     p.set_defaults(func=_cmd_train_text)
 
     p = sub.add_parser(

@@ -294,6 +294,10 @@ class Model(Layer):
         self._node_index = {id(n): i for i, n in enumerate(self._nodes)}
         # Layers' weight arrays never change identity (set_weights copies into them).
         self._node_weights = [n.layer.weights for n in self._nodes]
+        # What _run and _backprop walk each step, resolved once: (layer, input uids, output uids).
+        self._plan = [
+            (n.layer, [t.uid for t in n.inputs], [t.uid for t in n.outputs]) for n in self._nodes
+        ]
         self._built_input_shapes = [t.shape for t in self._inputs]
         self.built = True
         self._graph_ready = True
@@ -359,15 +363,16 @@ class Model(Layer):
             env[t.uid] = value
             mask_env[t.uid] = mask
         tape = _Tape()
-        for node in self._nodes:
-            ins = [env[t.uid] for t in node.inputs]
-            in_masks = [mask_env[t.uid] for t in node.inputs]
-            outs, cache = node.layer.forward(ins, training, in_masks)
-            out_masks = node.layer.compute_mask(ins, in_masks)
-            for t, value, mask in zip(node.outputs, outs, out_masks):
-                env[t.uid] = value
-                mask_env[t.uid] = mask
-            tape.caches.append(cache)
+        caches = tape.caches
+        for layer, in_uids, out_uids in self._plan:
+            ins = [env[uid] for uid in in_uids]
+            in_masks = [mask_env[uid] for uid in in_uids]
+            outs, cache = layer.forward(ins, training, in_masks)
+            out_masks = layer.compute_mask(ins, in_masks)
+            for uid, value, mask in zip(out_uids, outs, out_masks):
+                env[uid] = value
+                mask_env[uid] = mask
+            caches.append(cache)
         return (
             [env[t.uid] for t in self._outputs],
             [mask_env[t.uid] for t in self._outputs],
@@ -391,20 +396,21 @@ class Model(Layer):
                 _accumulate(grads, t.uid, g)
         weight_grads: dict[int, np.ndarray] = {}
         logit_grads = logit_grads or {}
-        for index in range(len(self._nodes) - 1, -1, -1):
-            node = self._nodes[index]
+        plan = self._plan
+        for index in range(len(plan) - 1, -1, -1):
+            layer, in_uids, out_uids = plan[index]
             cache = tape.caches[index]
             if index in logit_grads:
-                dx, layer_grads = node.layer.backward_from_logits(logit_grads[index], cache)
+                dx, layer_grads = layer.backward_from_logits(logit_grads[index], cache)
                 grad_inputs: list[Any] = [dx]
             else:
-                grad_outputs = [grads.pop(t.uid, None) for t in node.outputs]
+                grad_outputs = [grads.pop(uid, None) for uid in out_uids]
                 if all(g is None for g in grad_outputs):
                     continue
-                grad_inputs, layer_grads = node.layer.backward(grad_outputs, cache)
-            for t, g in zip(node.inputs, grad_inputs):
+                grad_inputs, layer_grads = layer.backward(grad_outputs, cache)
+            for uid, g in zip(in_uids, grad_inputs):
                 if g is not None:
-                    _accumulate(grads, t.uid, g)
+                    _accumulate(grads, uid, g)
             for w, g in zip(self._node_weights[index], layer_grads):
                 if g is not None:
                     _accumulate(weight_grads, id(w), g)
@@ -847,6 +853,7 @@ class Model(Layer):
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
         resume_from: str | Any = None,
+        distributed: bool = False,
     ) -> Any:
         """Train for ``epochs - initial_epoch`` epochs; returns the :class:`History`.
 
@@ -864,8 +871,18 @@ class Model(Layer):
         would have (same data, callbacks, thread count and SIMD path). A
         ``BackupAndRestore`` callback that finds a backup takes precedence.
 
+        ``distributed=True``: data-parallel training on MPI, run under ``mpiexec``
+        (docs/distributed.md). Every rank passes the same data; each trains on its slice of
+        every global batch of ``batch_size`` and one Allreduce per step averages the gradients,
+        weighted by each rank's examples or unmasked tokens. Rank 0's weights, optimizer state,
+        epoch (any checkpoint is read there) and RNG state start every rank; only rank 0 shows
+        progress and runs checkpoint-writing callbacks; the logged loss is the global batch's;
+        rank 0 decides when to stop. One rank (no ``mpiexec``) trains exactly like plain fit.
+
         Raises:
-            RuntimeError: the model is not compiled.
+            ImportError: ``distributed=True`` without mpi4py (``pip install 'rnnkit[dist]'``).
+            RuntimeError: the model is not compiled; with ``distributed=True``, ranks that
+                differ in rnnkit version, model config, weight shapes or data size.
             ValueError: bad arguments or data (named); a checkpoint that does not fit.
             OSError: ``resume_from`` cannot be read.
         """
@@ -887,6 +904,14 @@ class Model(Layer):
         train = self._batches(
             x, y, sample_weight, batch_size, shuffle, steps_per_epoch, class_weight
         )
+        session = None
+        if distributed:
+            from rnnkit.distributed import _mpi
+
+            session = _mpi.FitSession(self, train.steps, epochs)
+            verbose, callbacks = session.verbose(verbose), session.callbacks(callbacks)
+            if session.rank != 0:
+                resume_from = None  # rank 0 reads the checkpoint and broadcasts it
         val = None
         if validation_data is not None:
             val = self._validation_batches(
@@ -916,22 +941,30 @@ class Model(Layer):
         if resume is not None:
             io.apply_training_state(self, resume, cbs)
             initial_epoch = resume.epoch
+        if session is not None:
+            initial_epoch = session.start(initial_epoch)
         epoch_logs: dict[str, float] = {}
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
             tracker.reset()
             cbs.on_epoch_begin(epoch)
             seen = 0
-            for step, (xs, ys, sws) in enumerate(train.epoch()):
+            batches = train.epoch() if session is None else session.shard(train.epoch())
+            for step, (xs, ys, sws) in enumerate(batches):
                 if ys is None:
                     raise ValueError("the training data must provide targets y")
                 if batch_hooks:
                     cbs.on_train_batch_begin(step)
                 total, per_output = self._train_batch(xs, ys, sws, variables)
-                tracker.update(total, per_output, xs[0].shape[0])
+                size = xs[0].shape[0]
+                if session is not None:
+                    total, per_output, size = session.reduced(total, per_output)
+                tracker.update(total, per_output, size)
                 seen += 1
                 if batch_hooks:
                     cbs.on_train_batch_end(step, self._logs(tracker))
+                if session is not None:
+                    self.stop_training = session.agree(self.stop_training)
                 if self.stop_training:
                     break
             if seen == 0 and isinstance(train, _IterableBatches) and train.exhausted:
@@ -949,8 +982,12 @@ class Model(Layer):
                 train.on_epoch_end()
             self._epochs_completed = epoch + 1
             cbs.on_epoch_end(epoch, epoch_logs)
+            if session is not None:
+                self.stop_training = session.end_epoch(self.stop_training)
             if self.stop_training:
                 break
+        if session is not None:
+            session.close()
         cbs.on_train_end(epoch_logs)
         self._fit_callbacks = None
         self.history = cbs.history
@@ -1647,11 +1684,12 @@ def _check_verbose(verbose: Any) -> int:
 
 
 def _overrides(cbs: Any, hooks: tuple[str, ...]) -> bool:
-    """Whether any callback implements one of these hooks (else skip the per-batch calls)."""
+    """Whether any callback implements one of these hooks (else skip the per-batch calls): in
+    its class, or as an instance attribute (LambdaCallback(on_train_batch_end=...))."""
     from rnnkit.callbacks import Callback
 
     return any(
-        getattr(type(c), hook) is not getattr(Callback, hook)
+        getattr(type(c), hook) is not getattr(Callback, hook) or hook in vars(c)
         for c in cbs.callbacks
         for hook in hooks
     )
