@@ -403,7 +403,8 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
   auto fb_ih = to_f32(w.b_ih), fb_hh = to_f32(w.b_hh), fh0 = to_f32(ah0), fc0 = to_f32(ac0);
   py::array_t<float> y = new_array({T, B, H}, false), h_n = new_array({B, H}, false);
   py::array_t<float> c_n = lstm ? new_array({B, H}, false) : py::array_t<float>();
-  std::vector<float> packed(static_cast<size_t>(layout.total), 0.0f);
+  // Filled by forward itself, each thread its own unit blocks: no zeroing pass here.
+  std::unique_ptr<float[]> packed(new float[static_cast<size_t>(layout.total)]);
 
   std::unique_ptr<Saved> saved;
   if (training) {
@@ -446,13 +447,16 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
     a.hs = saved->hs.get();
     a.cs = saved->cs.get();
   }
+  a.pack_into = packed.get();
+  a.w_ih = fw_ih.data();
+  a.w_hh = fw_hh.data();
+  a.b_ih = ptr_or_null(fb_ih);
+  a.b_hh = ptr_or_null(fb_hh);
   CancelHook hook{&poll_signals, nullptr};
   Status status;
   {
     py::gil_scoped_release release;
-    k.pack(layout, packed.data(), fw_ih.data(), fw_hh.data(), ptr_or_null(fb_ih),
-           ptr_or_null(fb_hh));
-    status = k.forward(a, layout, packed.data(), effective_num_threads(), hook);
+    status = k.forward(a, layout, packed.get(), effective_num_threads(), hook);
   }
   raise_status(status, op);
   py::object states = lstm ? py::object(py::make_tuple(h_n, c_n)) : py::object(h_n);

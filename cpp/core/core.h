@@ -69,6 +69,14 @@ struct ForwardArgs {
   float* gates = nullptr;  // (T,B,saved_gate_cols(cell)*H): post-activation gates, natural order
   float* hs = nullptr;     // (T+1,B,H) states; forward: before step t at [t]; reverse: at [t+1]
   float* cs = nullptr;     // (T+1,B,H) LSTM cell states, same indexing
+  // Optional: pack the weights (PyTorch's layout, as for pack()) into pack_into, which must be
+  // the `packed` buffer forward is given (uninitialised is fine). Each thread packs the unit
+  // blocks it owns inside the parallel region. Null: `packed` already holds pack()'s result.
+  float* pack_into = nullptr;
+  const float* w_ih = nullptr;  // (G*H, I)
+  const float* w_hh = nullptr;  // (G*H, H)
+  const float* b_ih = nullptr;  // (G*H) or null
+  const float* b_hh = nullptr;  // (G*H) or null
 };
 
 // Columns per step and row kept in ForwardArgs::gates.
