@@ -425,3 +425,29 @@ def test_keras_config_dicts_load() -> None:
     assert scce.from_logits
     with pytest.raises(ValueError, match="axis=1 is not supported"):
         losses.CategoricalCrossentropy(axis=1)
+
+
+def test_fused_softmax_crossentropy_cpp_matches_the_numpy_formulas(monkeypatch) -> None:
+    """float32 logits take one C++ pass; it must agree with the NumPy path (forced here) to
+    float32 round-off, for one-hot and soft targets, large logits, and a NaN row."""
+    from rnnkit import _core
+    from rnnkit import losses as L
+
+    rng = np.random.default_rng(0)
+    logits = (rng.standard_normal((7, 5, 11)) * 4).astype(np.float32)
+    logits[0, 0] = [80.0] + [-80.0] * 10  # saturated
+    logits[1, 2, 3] = np.nan
+    target = rng.dirichlet(np.ones(11), size=(7, 5)).astype(np.float32)
+    target[2] = np.eye(11, dtype=np.float32)[rng.integers(0, 11, 5)]  # one-hot rows
+    fast = L._categorical_ce(target, logits, True)
+    monkeypatch.setattr(_core, "_softmax_xent", lambda *args: False)
+    slow = L._categorical_ce(target, logits, True)
+    for a, b in zip(fast, slow):
+        assert a.dtype == np.float32 and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)  # NaN where NaN
+    assert np.isnan(fast[0][1, 2]) and np.isnan(fast[1][1, 2]).all()
+    assert np.isfinite(np.delete(fast[1].reshape(35, 11), 7, axis=0)).all()
+    monkeypatch.undo()
+    out = np.empty(2, np.float32), np.empty((2, 3), np.float32)
+    assert not _core._softmax_xent(np.zeros((2, 3)), np.zeros((2, 3), np.float32), *out)
+    assert not _core._softmax_xent(np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32), *out)

@@ -1,14 +1,18 @@
-// Two pieces of a training step that NumPy does in many small passes: the Adam update over
-// every float32 variable, and the Embedding layer's gradient (rows summed per token id).
+// Pieces of a training step that NumPy does in many small passes: the Adam update over every
+// float32 variable, the Embedding layer's gradient (rows summed per token id), and the fused
+// softmax crossentropy of a classifier's output layer.
 //
 // For the small models of the seed programs those passes, and the Python around them, cost
 // several times the arithmetic. Here each element is read and written once. The operations are
 // NumPy's, in the same order, in float32, compiled without FMA contraction
-// (-ffp-contract=off), so both paths give bitwise the same result (tests check it). The GIL is
+// (-ffp-contract=off), so both paths give bitwise the same result (tests check it); the
+// crossentropy sums in double and agrees with NumPy to float32 round-off. The GIL is
 // held throughout: a Ctrl-C cannot land between two variables, so an update is all or nothing.
 // Each function returns False, touching nothing, when its arrays are not what it handles; the
 // caller then takes the NumPy path.
 #include <cmath>
+#include <limits>
+#include <utility>
 #include <vector>
 
 #include "common.h"
@@ -107,6 +111,64 @@ bool embedding_grad(py::handle ids_obj, py::handle rows_obj, py::handle out_obj)
   return true;
 }
 
+// Softmax crossentropy from logits, row by row, as the fused Dense(softmax) + crossentropy of
+// a training step needs it: z and t (rows, C), t a distribution (one-hot, smoothed) per row;
+// loss[r] = -sum_c t[r,c] * log_softmax(z[r])_c and
+// grad[r,c] = softmax(z[r])_c * sum_c t[r,c] - t[r,c] (d loss[r] / d z[r,c]).
+// The same formulas as the NumPy path (shift by the row max, log of the summed exponentials),
+// with the sums in double; a NaN logit makes its row's loss and gradient NaN, as there.
+bool softmax_xent(py::handle z_obj, py::handle t_obj, py::handle loss_obj, py::handle grad_obj) {
+  py::array z, t, loss, grad;
+  if (!as_float32(loss_obj, &loss) || !as_float32(grad_obj, &grad)) return false;
+  for (auto [h, a] : {std::pair<py::handle, py::array*>{z_obj, &z}, {t_obj, &t}}) {
+    if (!py::isinstance<py::array>(h)) return false;
+    auto arr = py::reinterpret_borrow<py::array>(h);
+    if (!arr.dtype().is(py::dtype::of<float>()) || !(arr.flags() & py::array::c_style)) {
+      return false;
+    }
+    *a = arr;
+  }
+  if (z.ndim() != 2 || t.ndim() != 2 || grad.ndim() != 2 || loss.ndim() != 1) return false;
+  const py::ssize_t rows = z.shape(0), classes = z.shape(1);
+  if (t.shape(0) != rows || t.shape(1) != classes || grad.shape(0) != rows ||
+      grad.shape(1) != classes || loss.shape(0) != rows || classes == 0) {
+    return false;
+  }
+  const float* zp = static_cast<const float*>(z.data());
+  const float* tp = static_cast<const float*>(t.data());
+  float* lp = static_cast<float*>(loss.mutable_data());
+  float* gp = static_cast<float*>(grad.mutable_data());
+  for (py::ssize_t r = 0; r < rows; ++r) {
+    const float* zr = zp + r * classes;
+    const float* tr = tp + r * classes;
+    float* gr = gp + r * classes;
+    float top = zr[0];
+    bool nan = false;
+    for (py::ssize_t c = 0; c < classes; ++c) {
+      nan = nan || std::isnan(zr[c]);
+      top = zr[c] > top ? zr[c] : top;
+    }
+    double sum_exp = 0.0, sum_t = 0.0;
+    for (py::ssize_t c = 0; c < classes; ++c) {
+      sum_exp += std::exp(static_cast<double>(zr[c] - top));
+      sum_t += tr[c];
+    }
+    const double log_sum = std::log(sum_exp);
+    double row_loss = 0.0;
+    for (py::ssize_t c = 0; c < classes; ++c) {
+      const double log_prob = static_cast<double>(zr[c] - top) - log_sum;
+      row_loss -= tr[c] * log_prob;
+      gr[c] = static_cast<float>(std::exp(log_prob) * sum_t - tr[c]);
+    }
+    lp[r] = static_cast<float>(row_loss);
+    if (nan) {
+      lp[r] = std::numeric_limits<float>::quiet_NaN();
+      for (py::ssize_t c = 0; c < classes; ++c) gr[c] = std::numeric_limits<float>::quiet_NaN();
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 void init_training(py::module_& m) {
@@ -119,6 +181,11 @@ void init_training(py::module_& m) {
   m.def("_embedding_grad", &embedding_grad, py::arg("ids"), py::arg("rows"), py::arg("out"),
         "out[ids[i]] += rows[i] in order (int64 ids, float32 rows and out), in place; False "
         "(nothing touched) when the arrays do not fit.");
+  m.def("_softmax_xent", &softmax_xent, py::arg("logits"), py::arg("target"), py::arg("loss"),
+        py::arg("grad"),
+        "Per-row softmax crossentropy of float32 (rows, C) logits against target "
+        "distributions, into loss (rows,) and grad (rows, C); False (nothing touched) when the "
+        "arrays do not fit.");
 }
 
 }  // namespace rnnkit

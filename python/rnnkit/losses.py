@@ -24,6 +24,8 @@ from typing import Any, Callable, Union
 
 import numpy as np
 
+from rnnkit import _core
+
 EPSILON = 1e-7  # Keras's backend.epsilon(): the clip of probabilities
 REDUCTIONS = ("sum_over_batch_size", "mean", "sum")
 
@@ -239,6 +241,14 @@ def _categorical_ce(
     """target: a distribution over the last axis (one-hot, or smoothed) of y_pred's shape."""
     dtype = y_pred.dtype.type
     if from_logits:
+        if y_pred.dtype == np.float32 and y_pred.size:  # one C++ pass (rnnkit._core)
+            classes = y_pred.shape[-1]
+            logits = np.ascontiguousarray(y_pred).reshape(-1, classes)
+            dist = np.ascontiguousarray(target, np.float32).reshape(-1, classes)
+            losses = np.empty(logits.shape[0], np.float32)
+            grad = np.empty_like(logits)
+            if _core._softmax_xent(logits, dist, losses, grad):
+                return losses.reshape(y_pred.shape[:-1]), grad.reshape(y_pred.shape)
         log_prob = _log_softmax(y_pred)
         losses = -(target * log_prob).sum(axis=-1)
         grad = np.exp(log_prob) * target.sum(axis=-1, keepdims=True) - target
