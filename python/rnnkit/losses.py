@@ -67,7 +67,8 @@ def _as_float_pred(y_pred: Any) -> np.ndarray:
         raise ValueError("y_pred must have at least one axis (the batch), got a scalar")
     if y_pred.dtype.kind != "f":
         y_pred = y_pred.astype(np.float32)
-    return y_pred
+    out: np.ndarray = y_pred
+    return out
 
 
 def _align_dense(y_true: Any, y_pred: np.ndarray) -> np.ndarray:
@@ -83,7 +84,8 @@ def _align_dense(y_true: Any, y_pred: np.ndarray) -> np.ndarray:
                 f"y (y_true) has shape {y_true.shape}, expected {shape} (the shape of y_pred)"
             )
         y_true = y_true.reshape(shape)
-    return y_true.astype(y_pred.dtype, copy=False)
+    out: np.ndarray = y_true.astype(y_pred.dtype, copy=False)
+    return out
 
 
 def _sparse_labels(y_true: Any, y_pred: np.ndarray, ignore_class: int | None) -> np.ndarray:
@@ -112,7 +114,8 @@ def _sparse_labels(y_true: Any, y_pred: np.ndarray, ignore_class: int | None) ->
             f"y (sparse labels) must lie in [0, {num_classes - 1}] for y_pred with "
             f"{num_classes} classes, got label {bad}"
         )
-    return labels
+    out: np.ndarray = labels
+    return out
 
 
 def _element_weights(
@@ -207,7 +210,8 @@ def _huber(y_true: np.ndarray, y_pred: np.ndarray, delta: float) -> tuple[np.nda
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """Overflow-free logistic function."""
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    out: np.ndarray = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    return out
 
 
 def _binary_ce(
@@ -232,7 +236,8 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     # Array methods rather than np.max/np.sum: the same reductions, without the dispatch that
     # costs more than the arithmetic on a small batch.
     shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    out: np.ndarray = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return out
 
 
 def _categorical_ce(
@@ -276,7 +281,8 @@ def _smooth(y_true: np.ndarray, label_smoothing: float, classes: float) -> np.nd
     if not label_smoothing:
         return y_true
     dtype = y_true.dtype.type
-    return y_true * dtype(1 - label_smoothing) + dtype(label_smoothing / classes)
+    out: np.ndarray = y_true * dtype(1 - label_smoothing) + dtype(label_smoothing / classes)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -678,7 +684,7 @@ _FUNCTIONS: dict[Callable[..., np.ndarray], type[Loss]] = {
     sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
 }
 
-LossLike = Union[str, Loss, Callable[..., Any], dict]
+LossLike = Union[str, Loss, Callable[..., Any], dict[str, Any]]
 
 
 def get(identifier: LossLike) -> Loss:

@@ -55,7 +55,8 @@ def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> np.ndar
     """1.0 where (y_pred > threshold) equals y_true, else 0.0; shape of y_pred."""
     y_pred = losses_module._as_float_pred(y_pred)
     y_true = losses_module._align_dense(y_true, y_pred)
-    return (y_true == (y_pred > threshold)).astype(np.float32)
+    out: np.ndarray = (y_true == (y_pred > threshold)).astype(np.float32)
+    return out
 
 
 def categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
@@ -67,7 +68,8 @@ def categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
             f"y (one-hot targets) has shape {y_true.shape}, expected {y_pred.shape} (the shape "
             f"of y_pred); for integer labels use sparse_categorical_accuracy"
         )
-    return (y_true.argmax(axis=-1) == y_pred.argmax(axis=-1)).astype(np.float32)
+    out: np.ndarray = (y_true.argmax(axis=-1) == y_pred.argmax(axis=-1)).astype(np.float32)
+    return out
 
 
 def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
@@ -85,7 +87,8 @@ def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
             f"y (sparse labels) has shape {y_true.shape}, expected {element_shape} or "
             f"{element_shape + (1,)} (y_pred.shape[:-1] for y_pred of shape {y_pred.shape})"
         )
-    return (y_true == np.argmax(y_pred, axis=-1)).astype(np.float32)
+    out: np.ndarray = (y_true == np.argmax(y_pred, axis=-1)).astype(np.float32)
+    return out
 
 
 mean_squared_error = mse = losses_module.mean_squared_error
@@ -182,7 +185,7 @@ class MeanMetricWrapper(Mean):
         self.direction = direction
         super().__init__(name or getattr(fn, "__name__", "mean_metric_wrapper"))
 
-    def update_state(
+    def update_state(  # type: ignore[override]  # Keras's (y_true, y_pred) form, by design
         self, y_true: Any, y_pred: Any, sample_weight: Any = None, mask: Any = None
     ) -> None:
         """Accumulate one batch; `mask` (e.g. (B, T)) drops elements like a zero weight."""
@@ -327,7 +330,7 @@ def get(identifier: MetricLike, loss: Any = None) -> Metric:
         if factory is None:
             valid = ", ".join(["acc", "accuracy", *sorted(_NAMES), *sorted(_CLASSES)])
             raise ValueError(f"unknown metric {identifier!r}; valid names: {valid}")
-        return factory(identifier) if identifier in _NAMES else factory()
+        return factory(identifier) if identifier in _NAMES else factory()  # type: ignore[call-arg]  # classes take no argument
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
     if identifier in _FUNCTIONS:

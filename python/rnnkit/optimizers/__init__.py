@@ -29,7 +29,7 @@ _CLASSES: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad)
 }
 
-OptimizerLike = Union[str, Optimizer, dict]
+OptimizerLike = Union[str, Optimizer, dict[str, Any]]
 
 
 def get(identifier: OptimizerLike) -> Optimizer:
@@ -46,7 +46,7 @@ def get(identifier: OptimizerLike) -> Optimizer:
     if isinstance(identifier, type) and issubclass(identifier, Optimizer):
         return identifier()
     if isinstance(identifier, str):
-        return _class_named(identifier)()
+        return _class_named(identifier)()  # type: ignore[call-arg]  # the concrete ones default it
     raise TypeError(
         f"optimizer must be a string, an Optimizer or a dict, got {type(identifier).__name__}"
     )

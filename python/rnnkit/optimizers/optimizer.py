@@ -20,7 +20,7 @@ import numbers
 import signal
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import numpy as np
 
@@ -44,20 +44,20 @@ __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]
 def _check_number(name: str, value: Any, low: float = 0.0, high: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not (value >= low and (high is None or value <= high)):
+    number = float(value)
+    if not (number >= low and (high is None or number <= high)):
         bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return value
+        raise ValueError(f"{name} must be {bound}, got {number}")
+    return number
 
 
 def _check_optional(name: str, value: Any) -> float | None:
     if value is None:
         return None
-    value = _check_number(name, value)
-    if value == 0:
+    number = _check_number(name, value)
+    if number == 0:
         raise ValueError(f"{name} must be > 0 (or None to disable), got 0")
-    return value
+    return number
 
 
 try:  # the C functions behind `signal`, without its enum conversions (a few us per step)
@@ -194,6 +194,13 @@ class Optimizer:
         return self._variables is not None
 
     @property
+    def _built_variables(self) -> list[np.ndarray]:
+        """The variables given to `build`; only read once the optimizer is built."""
+        variables = self._variables
+        assert variables is not None, f"{self.name} is not built"
+        return variables
+
+    @property
     def variables(self) -> list[np.ndarray]:
         """The variables given to `build` (empty before)."""
         return list(self._variables or [])
@@ -228,7 +235,9 @@ class Optimizer:
         for i, var in enumerate(variables):
             self._groups.setdefault(var.dtype, []).append(i)
         self._group_segments = {d: _segments(variables, m) for d, m in self._groups.items()}
-        self._slots = {name: [None] * len(variables) for name in self._slot_initial_values()}
+        # Placeholders, every one replaced by a view just below (each variable is in a group).
+        placeholders = cast(list[np.ndarray], [None] * len(variables))
+        self._slots = {name: list(placeholders) for name in self._slot_initial_values()}
         self._flat_slots = {}
         for dtype, members in self._groups.items():
             total = sum(variables[i].size for i in members)
@@ -284,7 +293,7 @@ class Optimizer:
         if variables is None:
             if not self.built:
                 raise ValueError("apply() without variables needs a built optimizer")
-            variables = self._variables
+            variables = self._built_variables
         if len(grads) != len(variables):
             raise ValueError(f"got {len(grads)} gradients for {len(variables)} variables")
         return self.apply_gradients(zip(grads, variables))
@@ -292,14 +301,15 @@ class Optimizer:
     def _step(self, indices: list[int], grads: list[np.ndarray]) -> None:
         grads = self._clip(grads)
         lr = self.learning_rate
+        all_variables = self._built_variables
         by_dtype: dict[np.dtype, list[tuple[int, np.ndarray]]] = {}
         for index, grad in zip(indices, grads):
-            by_dtype.setdefault(self._variables[index].dtype, []).append((index, grad))
+            by_dtype.setdefault(all_variables[index].dtype, []).append((index, grad))
         writes: list[tuple[np.ndarray, np.ndarray]] = []
         for dtype, pairs in by_dtype.items():
             members = [index for index, _ in pairs]
             whole_group = members == self._groups[dtype]
-            variables = [self._variables[i] for i in members]
+            variables = [all_variables[i] for i in members]
             var = np.concatenate([v.ravel() for v in variables])
             grad = np.concatenate([g.ravel() for _, g in pairs])
             slots = {
@@ -313,7 +323,7 @@ class Optimizer:
                 var = var - var * dtype.type(self.weight_decay) * lr_t
             new_var, new_slots = self._update_step(grad, var, slots, lr_t)
             segments = (
-                self._group_segments[dtype] if whole_group else _segments(self._variables, members)
+                self._group_segments[dtype] if whole_group else _segments(all_variables, members)
             )
             for target, (start, stop) in zip(variables, segments):
                 writes.append((target, new_var[start:stop].reshape(target.shape)))
@@ -357,7 +367,9 @@ class Optimizer:
         lr = self._learning_rate
         return {
             "name": self.name,
-            "learning_rate": schedules.serialize(lr) if self.learning_rate_schedule else lr,
+            "learning_rate": (
+                schedules.serialize(lr) if isinstance(lr, schedules.LearningRateSchedule) else lr
+            ),
             "weight_decay": self.weight_decay,
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,
@@ -436,7 +448,8 @@ def _clip_by_norm(grad: np.ndarray, clipnorm: float) -> np.ndarray:
     """Keras: grad * clipnorm / max(||grad||, clipnorm)."""
     norm = np.sqrt(np.sum(np.square(grad)))
     clip = grad.dtype.type(clipnorm)
-    return grad * clip / np.maximum(norm, clip)
+    clipped: np.ndarray = grad * clip / np.maximum(norm, clip)
+    return clipped
 
 
 class SGD(Optimizer):
@@ -532,9 +545,10 @@ class Adam(Optimizer):
         beta_1, beta_2, one = t(self.beta_1), t(self.beta_2), t(1)
         alpha = lr * np.sqrt(one - beta_2**step) / (one - beta_1**step)
         decay = self.weight_decay
+        variables = self._built_variables
         with _interrupts_deferred():
             done = _core._adam_update(
-                [self._variables[i] for i in indices],
+                [variables[i] for i in indices],
                 clipped,
                 self._flat_slots[float32, "momentum"],
                 self._flat_slots[float32, "velocity"],

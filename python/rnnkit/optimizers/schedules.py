@@ -75,7 +75,7 @@ class ExponentialDecay(LearningRateSchedule):
         p = step / self.decay_steps
         if self.staircase:
             p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate**p
+        return float(self.initial_learning_rate * self.decay_rate**p)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -151,12 +151,12 @@ class CosineDecay(LearningRateSchedule):
     def __call__(self, step: int) -> float:
         if self.warmup_target is None:
             return self._decay(min(step, self.decay_steps), self.initial_learning_rate)
-        step = min(step, self.decay_steps + self.warmup_steps)
-        if step < self.warmup_steps:
-            fraction = step / self.warmup_steps
+        clamped = min(step, self.decay_steps + self.warmup_steps)
+        if clamped < self.warmup_steps:
+            fraction = clamped / self.warmup_steps
             start = self.initial_learning_rate
             return (self.warmup_target - start) * fraction + start
-        return self._decay(step - self.warmup_steps, self.warmup_target)
+        return self._decay(clamped - self.warmup_steps, self.warmup_target)
 
     def get_config(self) -> dict[str, Any]:
         return {
