@@ -451,3 +451,23 @@ def test_fused_softmax_crossentropy_cpp_matches_the_numpy_formulas(monkeypatch) 
     out = np.empty(2, np.float32), np.empty((2, 3), np.float32)
     assert not _core._softmax_xent(np.zeros((2, 3)), np.zeros((2, 3), np.float32), *out)
     assert not _core._softmax_xent(np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32), *out)
+
+
+def test_categorical_crossentropy_logits_fast_path_equals_the_general_path() -> None:
+    """The training step's shortcut (float32 logits, float targets, no weights) must give the
+    general path's value and gradient bit for bit."""
+
+    class General(losses.CategoricalCrossentropy):  # a subclass skips the shortcut
+        pass
+
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((9, 4, 13)).astype(np.float32)
+    for target in (
+        np.eye(13, dtype=np.float32)[rng.integers(0, 13, (9, 4))],
+        rng.dirichlet(np.ones(13), size=(9, 4)),  # float64 soft targets
+    ):
+        fast = losses.CategoricalCrossentropy().value_and_grad_logits(target, logits)
+        slow = General().value_and_grad_logits(target, logits)
+        assert fast[0] == slow[0]
+        np.testing.assert_array_equal(fast[1], slow[1])
+        assert fast[1].dtype == np.float32 and fast[1].shape == logits.shape
