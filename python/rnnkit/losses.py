@@ -240,20 +240,29 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return out
 
 
+def _softmax_xent(target: Any, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-row softmax crossentropy of float32 logits (..., C) in one C++ pass: (losses (N,),
+    grad (N, C)) over the N = prod(shape[:-1]) rows, or None where that pass does not apply."""
+    if logits.dtype != np.float32 or not logits.size:
+        return None
+    classes = logits.shape[-1]
+    flat = np.ascontiguousarray(logits).reshape(-1, classes)
+    dist = np.ascontiguousarray(target, np.float32).reshape(-1, classes)
+    losses = np.empty(flat.shape[0], np.float32)
+    grad = np.empty_like(flat)
+    return (losses, grad) if _core._softmax_xent(flat, dist, losses, grad) else None
+
+
 def _categorical_ce(
     target: np.ndarray, y_pred: np.ndarray, from_logits: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """target: a distribution over the last axis (one-hot, or smoothed) of y_pred's shape."""
     dtype = y_pred.dtype.type
     if from_logits:
-        if y_pred.dtype == np.float32 and y_pred.size:  # one C++ pass (rnnkit._core)
-            classes = y_pred.shape[-1]
-            logits = np.ascontiguousarray(y_pred).reshape(-1, classes)
-            dist = np.ascontiguousarray(target, np.float32).reshape(-1, classes)
-            losses = np.empty(logits.shape[0], np.float32)
-            grad = np.empty_like(logits)
-            if _core._softmax_xent(logits, dist, losses, grad):
-                return losses.reshape(y_pred.shape[:-1]), grad.reshape(y_pred.shape)
+        fused = _softmax_xent(target, y_pred)
+        if fused is not None:
+            losses, grad = fused
+            return losses.reshape(y_pred.shape[:-1]), grad.reshape(y_pred.shape)
         log_prob = _log_softmax(y_pred)
         losses = -(target * log_prob).sum(axis=-1)
         grad = np.exp(log_prob) * target.sum(axis=-1, keepdims=True) - target
@@ -543,18 +552,13 @@ class CategoricalCrossentropy(_LogitsLoss):
             and type(self) is CategoricalCrossentropy
             and type(logits) is np.ndarray
             and type(y_true) is np.ndarray
-            and logits.dtype == np.float32
             and logits.ndim >= 2
             and y_true.shape == logits.shape
             and y_true.dtype.kind == "f"
-            and logits.size
         ):
-            classes = logits.shape[-1]
-            flat = np.ascontiguousarray(logits).reshape(-1, classes)
-            target = np.ascontiguousarray(y_true, np.float32).reshape(-1, classes)
-            losses = np.empty(flat.shape[0], np.float32)
-            grad = np.empty_like(flat)
-            if _core._softmax_xent(flat, target, losses, grad):
+            fused = _softmax_xent(y_true, logits)
+            if fused is not None:
+                losses, grad = fused
                 scale = np.float32(1) / np.float32(losses.size)
                 value = float(losses.astype(np.float64).sum()) / losses.size
                 return value, (grad * scale).reshape(logits.shape)
