@@ -21,8 +21,8 @@ import copy
 import inspect
 import math
 import sys
-from collections.abc import Iterator
-from typing import Any, Callable
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable, cast
 
 import numpy as np
 
@@ -90,7 +90,7 @@ def _topological_nodes(outputs: list[SymbolicTensor]) -> list[Node]:
     return order
 
 
-def _accumulate(store: dict, key: Any, grad: np.ndarray) -> None:
+def _accumulate(store: dict[int, np.ndarray], key: int, grad: np.ndarray) -> None:
     previous = store.get(key)
     store[key] = grad if previous is None else previous + grad
 
@@ -109,7 +109,7 @@ class _Tape:
 # ---------------------------------------------------------------------------------------------
 
 
-def _num_samples(arrays: list[np.ndarray | None]) -> int | None:
+def _num_samples(arrays: Iterable[np.ndarray | None]) -> int | None:
     sizes = {a.shape[0] for a in arrays if a is not None}
     if len(sizes) > 1:
         raise ValueError(
@@ -129,7 +129,7 @@ class _ArrayBatches:
         self.size = _num_samples([a for group in arrays if group for a in group])
         self.steps = 0 if not self.size else math.ceil(self.size / batch_size)
 
-    def epoch(self) -> Iterator[tuple]:
+    def epoch(self) -> Iterator[tuple[Any, ...]]:
         groups = self.arrays
         if self.shuffle and self.size:
             rng = _random.generator()
@@ -157,6 +157,8 @@ class _IterableBatches:
         self.is_sequence = isinstance(source, Sequence) or (
             hasattr(source, "__getitem__") and hasattr(source, "__len__")
         )
+        self.steps: int | None
+        self._iterator: Iterator[Any] | None
         if self.is_sequence:
             self.steps = len(source) if steps is None else min(int(steps), len(source))
             self._iterator = None
@@ -165,7 +167,9 @@ class _IterableBatches:
             self._iterator = iter(source)
         self.exhausted = False
 
-    def _split(self, item: Any) -> tuple:
+    def _split(
+        self, item: Any
+    ) -> tuple[list[np.ndarray], list[np.ndarray] | None, list[np.ndarray] | None]:
         if not isinstance(item, tuple):
             item = (item,)
         if not 1 <= len(item) <= 3:
@@ -179,15 +183,15 @@ class _IterableBatches:
         sws = None if sw is None else [np.asarray(sw)]
         return xs, ys, sws
 
-    def epoch(self) -> Iterator[tuple]:
+    def epoch(self) -> Iterator[tuple[Any, ...]]:
         if self.is_sequence:
-            for i in range(self.steps):
+            for i in range(cast(int, self.steps)):  # a Sequence's steps are always known
                 yield self._split(self.source[i])
             return
         count = 0
         while self.steps is None or count < self.steps:
             try:
-                item = next(self._iterator)
+                item = next(cast(Iterator[Any], self._iterator))
             except StopIteration:
                 self.exhausted = True
                 return
@@ -241,7 +245,7 @@ class Model(Layer):
         self.loss: Any = None
         self.compiled = False
         # Sequential only: compile() arguments kept until the first data builds the model.
-        self._deferred_compile: tuple[tuple, dict] | None = None
+        self._deferred_compile: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         self.stop_training = False
         self.history: Any = None
         self._graph_ready = False
@@ -401,7 +405,8 @@ class Model(Layer):
             layer, in_uids, out_uids = plan[index]
             cache = tape.caches[index]
             if index in logit_grads:
-                dx, layer_grads = layer.backward_from_logits(logit_grads[index], cache)
+                # Only fused output layers (Dense, Activation, TimeDistributed) get here.
+                dx, layer_grads = cast(Any, layer).backward_from_logits(logit_grads[index], cache)
                 grad_inputs: list[Any] = [dx]
             else:
                 grad_outputs = [grads.pop(uid, None) for uid in out_uids]
@@ -431,7 +436,7 @@ class Model(Layer):
             return list(inputs)
         return [inputs]
 
-    def _unflatten_call(self, flat: list[Any]) -> tuple[tuple, dict]:
+    def _unflatten_call(self, flat: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return ((flat if len(flat) > 1 else flat[0]),), {}
 
     def check_input_shapes(self, shapes: list[Shape], what: str = "x") -> None:
@@ -464,7 +469,8 @@ class Model(Layer):
         self, grad_outputs: list[np.ndarray | None], cache: Any
     ) -> tuple[list[np.ndarray | None], list[np.ndarray]]:
         input_grads, weight_grads = self._backprop(cache, grad_outputs)
-        return input_grads, [weight_grads.get(id(w)) for w in self.weights]
+        # None for a weight that received no gradient, as layers' backward may also return.
+        return input_grads, cast(list[np.ndarray], [weight_grads.get(id(w)) for w in self.weights])
 
     def __call__(
         self, inputs: Any, *, training: bool | None = None, mask: Any = None, **kwargs: Any
@@ -531,7 +537,9 @@ class Model(Layer):
             out.append(arr)
         return out
 
-    def _standardize_sample_weight(self, sample_weight: Any, n: int | None) -> list | None:
+    def _standardize_sample_weight(
+        self, sample_weight: Any, n: int | None
+    ) -> list[np.ndarray] | None:
         if sample_weight is None:
             return None
         sw = np.asarray(sample_weight)
@@ -630,7 +638,7 @@ class Model(Layer):
                 specs = [list(metrics) for _ in range(n_out)]
         else:
             specs = [[metrics] for _ in range(n_out)]
-        out = []
+        out: list[list[Any]] = []
         for i, group in enumerate(specs):
             made = []
             for spec in group:
@@ -645,7 +653,7 @@ class Model(Layer):
         """The node whose activation can fuse into output `index`'s loss, or None."""
         from rnnkit import losses
 
-        loss = self._losses[index]
+        loss: Any = self._losses[index]  # the fusable losses have from_logits
         if loss is None or not hasattr(loss, "value_and_grad_logits") or loss.from_logits:
             return None
         tensor = self._outputs[index]
@@ -690,8 +698,8 @@ class Model(Layer):
         outputs: list[np.ndarray],
         masks: list[Mask],
         tape: _Tape,
-        sample_weight: list | None,
-    ) -> tuple[float, list[float], list, dict[int, np.ndarray]]:
+        sample_weight: list[np.ndarray] | None,
+    ) -> tuple[float, list[float], list[np.ndarray | None], dict[int, np.ndarray]]:
         total = 0.0
         per_output: list[float] = []
         output_grads: list[Any] = [None] * len(outputs)
@@ -706,8 +714,9 @@ class Model(Layer):
             node_index = self._fused[i]
             if node_index is not None:
                 layer = self._nodes[node_index].layer
-                logits = layer.logits_from_cache(tape.caches[node_index])
-                value, grad = loss.value_and_grad_logits(ys[i], logits, sw, mask)
+                # _fusable checked that the layer and the loss have these methods.
+                logits = cast(Any, layer).logits_from_cache(tape.caches[node_index])
+                value, grad = cast(Any, loss).value_and_grad_logits(ys[i], logits, sw, mask)
                 logit_grads[node_index] = grad if weight == 1.0 else grad * weight
             else:
                 value, grad = loss.value_and_grad(ys[i], y_pred, sw, mask)
@@ -734,7 +743,7 @@ class Model(Layer):
         self,
         xs: list[np.ndarray],
         ys: list[np.ndarray],
-        sw: list | None,
+        sw: list[np.ndarray] | None,
         training: bool,
         variables: list[np.ndarray],
     ) -> tuple[float, list[float], list[np.ndarray], list[np.ndarray], list[Mask]]:
@@ -749,7 +758,11 @@ class Model(Layer):
         return total, per_output, grads, outputs, masks
 
     def _train_batch(
-        self, xs: list, ys: list, sw: list | None, variables: list[np.ndarray] | None = None
+        self,
+        xs: list[np.ndarray],
+        ys: list[np.ndarray],
+        sw: list[np.ndarray] | None,
+        variables: list[np.ndarray] | None = None,
     ) -> tuple[float, list[float]]:
         if variables is None:
             variables = self.trainable_weights
@@ -761,13 +774,21 @@ class Model(Layer):
         self._update_metrics(ys, outputs, masks, sw)
         return total, per_output
 
-    def _test_batch(self, xs: list, ys: list, sw: list | None) -> tuple[float, list[float]]:
+    def _test_batch(
+        self, xs: list[np.ndarray], ys: list[np.ndarray], sw: list[np.ndarray] | None
+    ) -> tuple[float, list[float]]:
         outputs, masks, tape = self._run(xs, [None] * len(xs), False)
         total, per_output, _, _ = self._loss_and_output_grads(ys, outputs, masks, tape, sw)
         self._update_metrics(ys, outputs, masks, sw)
         return total, per_output
 
-    def _update_metrics(self, ys: list, outputs: list, masks: list, sw: list | None) -> None:
+    def _update_metrics(
+        self,
+        ys: list[np.ndarray],
+        outputs: list[np.ndarray],
+        masks: list[Mask],
+        sw: list[np.ndarray] | None,
+    ) -> None:
         weight = None if sw is None else sw[0]
         for i, group in enumerate(self._metrics):
             if not group:
@@ -845,7 +866,7 @@ class Model(Layer):
         validation_split: float = 0.0,
         validation_data: Any = None,
         shuffle: Any = True,
-        class_weight: dict | None = None,
+        class_weight: dict[Any, Any] | None = None,
         sample_weight: Any = None,
         initial_epoch: int = 0,
         steps_per_epoch: int | None = None,
@@ -1093,7 +1114,7 @@ class Model(Layer):
         x: Any,
         y: Any = None,
         sample_weight: Any = None,
-        class_weight: dict | None = None,
+        class_weight: dict[Any, Any] | None = None,
         return_dict: bool = False,
     ) -> Any:
         """One optimizer step on one batch; returns its loss (and metrics) like :meth:`evaluate`."""
@@ -1304,7 +1325,9 @@ class Model(Layer):
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None) -> Model:
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Model:
         """A new model (fresh weights) with the architecture of :meth:`get_config`."""
         layers = {}
         for entry in config["layers"]:
@@ -1321,7 +1344,7 @@ class Model(Layer):
             out = layer(*args, **kwargs)
             produced.append(out if isinstance(out, list) else [out])
 
-        def rebuild(refs: list, structure: Any) -> Any:
+        def rebuild(refs: list[Any], structure: Any) -> Any:
             tensors = [produced[i][k] for i, k in refs]
             if structure is None:
                 return tensors[0]
@@ -1435,8 +1458,10 @@ class Sequential(Model):
         loss = bound.get("loss")
         if loss is None:
             raise ValueError("compile: loss is required (rnnkit trains on an explicit loss)")
-        for spec in loss.values() if isinstance(loss, dict) else (
-            loss if isinstance(loss, (list, tuple)) else [loss]
+        for spec in (
+            loss.values()
+            if isinstance(loss, dict)
+            else (loss if isinstance(loss, (list, tuple)) else [loss])
         ):
             if spec is not None:
                 losses.get(spec)
@@ -1523,7 +1548,9 @@ class Sequential(Model):
         return config
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None) -> Sequential:
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Sequential:
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         if config.get("build_input_shape") is not None:
             dtype = config.get("input_dtype")
@@ -1539,16 +1566,21 @@ class Sequential(Model):
         return model
 
 
-def load_model(filepath: Any, custom_objects: dict | None = None, compile: bool = True) -> Model:
+def load_model(
+    filepath: Any, custom_objects: dict[str, Any] | None = None, compile: bool = True
+) -> Model:
     """Keras's path for :func:`rnnkit.load_model` (``keras.models.load_model``)."""
     from rnnkit import io
 
     return io.load_model(filepath, custom_objects=custom_objects, compile=compile)
 
 
-def model_from_config(config: dict[str, Any], custom_objects: dict | None = None) -> Model:
+def model_from_config(
+    config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+) -> Model:
     """A model from ``{"class_name": "Sequential" | "Model" | ..., "config": ...}``."""
-    return deserialize_layer(config, custom_objects)
+    # The config describes a model (its class name is Sequential, Model or a subclass).
+    return cast(Model, deserialize_layer(config, custom_objects))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1630,7 +1662,7 @@ def _all_layers(model: Model) -> list[Layer]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _as_list(value: Any) -> list:
+def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
@@ -1647,7 +1679,9 @@ def _first_array(x: Any) -> np.ndarray | None:
     return arr if arr.ndim >= 1 else None
 
 
-def _check_shape_against(model: str, name: str, shape: tuple, tensor: SymbolicTensor) -> None:
+def _check_shape_against(
+    model: str, name: str, shape: tuple[Any, ...], tensor: SymbolicTensor
+) -> None:
     """Rank, and the feature sizes of float inputs, against a model input (batch/time free)."""
     expected = tensor.shape
     if len(shape) != len(expected):
@@ -1704,13 +1738,13 @@ def _format_results(logs: dict[str, float], return_dict: bool) -> Any:
 
 def _split_validation(
     model: Model, x: Any, y: Any, sample_weight: Any, split: float
-) -> tuple[Any, Any, Any, tuple]:
+) -> tuple[Any, Any, Any, tuple[Any, Any, Any]]:
     """Hold out the last `split` fraction of array data (Keras: before shuffling)."""
     xs = model._standardize_x(x)
     if y is None:
         raise ValueError("validation_split needs y")
     ys = model._standardize_y(y)
-    n = _num_samples(xs + ys)
+    n = cast(int, _num_samples(xs + ys))  # x always has samples
     at = math.ceil(n * (1.0 - split))
     if at == 0 or at == n:
         raise ValueError(
@@ -1727,7 +1761,9 @@ def _split_validation(
     return (*train, val)
 
 
-def _class_weights(class_weight: dict, ys: list[np.ndarray] | None, sws: list | None) -> np.ndarray:
+def _class_weights(
+    class_weight: dict[Any, Any], ys: list[np.ndarray] | None, sws: list[np.ndarray] | None
+) -> np.ndarray:
     """Per-sample (or per-timestep) weights from a class -> weight dict, times sample_weight."""
     if not isinstance(class_weight, dict):
         raise TypeError(f"class_weight must be a dict class -> weight, got {class_weight!r}")
@@ -1743,7 +1779,7 @@ def _class_weights(class_weight: dict, ys: list[np.ndarray] | None, sws: list | 
     table = np.full(table_size, np.nan, dtype=np.float64)
     for cls, weight in class_weight.items():
         table[int(cls)] = float(weight)
-    weights = table[labels]
+    weights: np.ndarray = table[labels]
     if np.isnan(weights).any():
         missing = sorted(set(labels[np.isnan(weights)].tolist()))
         raise ValueError(f"class_weight has no weight for class(es) {missing} found in y")

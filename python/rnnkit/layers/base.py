@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextvars
 import re
 from collections import defaultdict
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, cast
 
 import numpy as np
 
@@ -32,7 +32,7 @@ Shape = tuple[Optional[int], ...]
 Mask = Optional[np.ndarray]
 
 _name_counts: dict[str, int] = defaultdict(int)
-_REGISTRY: dict[str, type] = {}
+_REGISTRY: dict[str, type[Layer]] = {}
 #: While rnnkit.io builds a model from a file: how many more weight scalars its layers may
 #: create (the file's tensors), so a hostile config cannot make rnnkit allocate huge arrays.
 weight_budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
@@ -131,8 +131,8 @@ class Layer:
         name: str | None = None,
         trainable: bool = True,
         dtype: Any = None,
-        input_shape: tuple | None = None,
-        batch_input_shape: tuple | None = None,
+        input_shape: tuple[Any, ...] | None = None,
+        batch_input_shape: tuple[Any, ...] | None = None,
         batch_size: int | None = None,
         input_dim: int | None = None,
         **unsupported: Any,
@@ -330,13 +330,14 @@ class Layer:
         self, grad_outputs: list[np.ndarray | None], cache: Any
     ) -> tuple[list[np.ndarray | None], list[np.ndarray]]:
         """Gradients of the inputs and of every weight, from the gradients of the outputs."""
-        dx, grads = self._backward(grad_outputs[0], cache)
+        # A single-output layer's backward only runs when its output has a gradient.
+        dx, grads = self._backward(cast(np.ndarray, grad_outputs[0]), cache)
         return [dx], grads
 
     def _forward(self, x: np.ndarray, training: bool, mask: Mask) -> tuple[np.ndarray, Any]:
         raise NotImplementedError(f"{type(self).__name__} must implement _forward or forward")
 
-    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray | None, list]:
+    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray | None, list[np.ndarray]]:
         raise NotImplementedError(f"{type(self).__name__} must implement _backward or backward")
 
     # ---- calling -----------------------------------------------------------------------------
@@ -351,7 +352,7 @@ class Layer:
             inputs = inputs[0]
         return [inputs]
 
-    def _unflatten_call(self, flat: list[Any]) -> tuple[tuple, dict]:
+    def _unflatten_call(self, flat: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The (args, kwargs) that rebuild a call from its flat inputs (for from_config)."""
         return (flat[0],), {}
 
@@ -360,7 +361,8 @@ class Layer:
         x = np.asarray(x)
         if x.dtype.kind not in "fiub":
             raise TypeError(f"[{self.name}] input has dtype {x.dtype}, expected numbers")
-        return x.astype(backend.floatx(), copy=False)
+        out: np.ndarray = x.astype(backend.floatx(), copy=False)
+        return out
 
     def __call__(
         self, inputs: Any, *, training: bool | None = None, mask: Any = None, **kwargs: Any
@@ -440,7 +442,8 @@ def _check_mask(layer_name: str, mask: Any, x_shape: tuple[int, ...]) -> np.ndar
         raise ValueError(
             f"[{layer_name}] mask has shape {mask.shape}, expected (B, T) = {tuple(x_shape[:2])}"
         )
-    return mask.astype(bool, copy=False)
+    out: np.ndarray = mask.astype(bool, copy=False)
+    return out
 
 
 class InputLayer(Layer):
@@ -448,10 +451,10 @@ class InputLayer(Layer):
 
     def __init__(
         self,
-        shape: tuple | None = None,
+        shape: tuple[Any, ...] | None = None,
         batch_size: int | None = None,
         dtype: Any = None,
-        batch_shape: tuple | None = None,
+        batch_shape: tuple[Any, ...] | None = None,
         name: str | None = None,
         **unsupported: Any,
     ) -> None:
@@ -481,10 +484,10 @@ class InputLayer(Layer):
 
 
 def Input(
-    shape: tuple | None = None,
+    shape: tuple[Any, ...] | None = None,
     batch_size: int | None = None,
     dtype: Any = None,
-    batch_shape: tuple | None = None,
+    batch_shape: tuple[Any, ...] | None = None,
     name: str | None = None,
     **kwargs: Any,
 ) -> SymbolicTensor:
@@ -505,14 +508,16 @@ def serialize_layer(layer: Layer) -> dict[str, Any]:
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
 
 
-def deserialize_layer(config: dict[str, Any], custom_objects: dict | None = None) -> Layer:
+def deserialize_layer(
+    config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+) -> Layer:
     """A new layer from :func:`serialize_layer`'s output.
 
     Raises:
         ValueError: an unknown class name (custom layers are passed in ``custom_objects``).
     """
-    name = config.get("class_name")
-    cls = (custom_objects or {}).get(name) or _REGISTRY.get(name)
+    name: Any = config.get("class_name")
+    cls: type[Layer] | None = (custom_objects or {}).get(name) or _REGISTRY.get(name)
     if cls is None:
         raise ValueError(
             f"deserialize: unknown layer class {name!r}; known: {sorted(_REGISTRY)} (pass "

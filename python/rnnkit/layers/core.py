@@ -4,7 +4,7 @@ TimeDistributed, Concatenate and Add, all batch-first and vectorised NumPy.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -92,9 +92,11 @@ class Dense(Layer):
 
     def logits_from_cache(self, cache: Any) -> np.ndarray:
         """The pre-activation output of a forward (for the fused softmax-crossentropy)."""
-        return cache[1]
+        return cast(np.ndarray, cache[1])
 
-    def backward_from_logits(self, dz: np.ndarray, cache: Any) -> tuple[np.ndarray, list]:
+    def backward_from_logits(
+        self, dz: np.ndarray, cache: Any
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Backward from dLoss/d(pre-activation), skipping the activation's derivative."""
         x = cache[0]
         dz_rows = _flat_rows(dz)
@@ -103,7 +105,7 @@ class Dense(Layer):
             grads.append(dz_rows.sum(axis=0))
         return dz @ self.kernel.T, grads
 
-    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list]:
+    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list[np.ndarray]]:
         _, z, y = cache
         return self.backward_from_logits(self.activation.backward(dy, z, y), cache)
 
@@ -129,14 +131,16 @@ class Activation(Layer):
         y = self.activation(x)
         return y, (x, y)
 
-    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list]:
+    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list[np.ndarray]]:
         x, y = cache
         return self.activation.backward(dy, x, y), []
 
     def logits_from_cache(self, cache: Any) -> np.ndarray:
-        return cache[0]
+        return cast(np.ndarray, cache[0])
 
-    def backward_from_logits(self, dz: np.ndarray, cache: Any) -> tuple[np.ndarray, list]:
+    def backward_from_logits(
+        self, dz: np.ndarray, cache: Any
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         return dz, []
 
     def get_config(self) -> dict[str, Any]:
@@ -172,7 +176,7 @@ class Dropout(Layer):
         scale = (rng.random(shape) >= self.rate).astype(x.dtype) / x.dtype.type(1 - self.rate)
         return x * scale, scale
 
-    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list]:
+    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list[np.ndarray]]:
         return (dy if cache is None else dy * cache), []
 
     def get_config(self) -> dict[str, Any]:
@@ -193,7 +197,11 @@ class Flatten(Layer):
 
     def _output_shape(self, input_shape: Shape) -> Shape:
         rest = input_shape[1:]
-        size = None if any(s is None for s in rest) else int(np.prod(rest, dtype=np.int64))
+        size = (
+            None
+            if any(s is None for s in rest)
+            else int(np.prod(cast(tuple[int, ...], rest), dtype=np.int64))
+        )
         return (input_shape[0], size)
 
     def compute_mask(self, inputs: list[np.ndarray], masks: list[Mask]) -> list[Mask]:
@@ -202,7 +210,7 @@ class Flatten(Layer):
     def _forward(self, x: np.ndarray, training: bool, mask: Mask) -> tuple[np.ndarray, Any]:
         return x.reshape(x.shape[0], -1), x.shape
 
-    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list]:
+    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list[np.ndarray]]:
         return dy.reshape(cache), []
 
     def get_config(self) -> dict[str, Any]:
@@ -227,7 +235,7 @@ class RepeatVector(Layer):
     def _forward(self, x: np.ndarray, training: bool, mask: Mask) -> tuple[np.ndarray, Any]:
         return np.repeat(x[:, None, :], self.n, axis=1), None
 
-    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list]:
+    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list[np.ndarray]]:
         return dy.sum(axis=1), []
 
     def get_config(self) -> dict[str, Any]:
@@ -244,7 +252,8 @@ class Masking(Layer):
         self.mask_value = float(mask_value)
 
     def _keep(self, x: np.ndarray) -> np.ndarray:
-        return np.any(x != self.mask_value, axis=-1)
+        keep: np.ndarray = np.any(x != self.mask_value, axis=-1)
+        return keep
 
     def compute_mask(self, inputs: list[np.ndarray], masks: list[Mask]) -> list[Mask]:
         return [self._keep(inputs[0])]
@@ -253,7 +262,7 @@ class Masking(Layer):
         keep = self._keep(x)[..., None]
         return x * keep, keep
 
-    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list]:
+    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list[np.ndarray]]:
         return dy * cache, []
 
     def get_config(self) -> dict[str, Any]:
@@ -312,14 +321,14 @@ class Embedding(Layer):
             self._initial_weights = None
 
     def _cast_input(self, x: Any, index: int) -> np.ndarray:
-        x = np.asarray(x)
-        if x.dtype.kind in "iu":
-            return x
-        if x.dtype.kind == "f" and np.all(np.isfinite(x)) and np.all(x == np.round(x)):
-            return x.astype(np.int64)
+        ids: np.ndarray = np.asarray(x)
+        if ids.dtype.kind in "iu":
+            return ids
+        if ids.dtype.kind == "f" and np.all(np.isfinite(ids)) and np.all(ids == np.round(ids)):
+            return ids.astype(np.int64)
         raise TypeError(
-            f"[{self.name}] input x must hold integer token ids, got dtype {x.dtype}"
-            + (" with non-integer values" if x.dtype.kind == "f" else "")
+            f"[{self.name}] input x must hold integer token ids, got dtype {ids.dtype}"
+            + (" with non-integer values" if ids.dtype.kind == "f" else "")
         )
 
     def _output_shape(self, input_shape: Shape) -> Shape:
@@ -338,7 +347,7 @@ class Embedding(Layer):
             )
         return self.embeddings[x], x
 
-    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[None, list]:
+    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[None, list[np.ndarray]]:
         ids = cache.reshape(-1).astype(np.int64, copy=False)
         rows = dy.reshape(-1, self.output_dim)
         grad = np.zeros_like(self.embeddings)
@@ -394,7 +403,7 @@ class TimeDistributed(Layer):
         outputs, cache = self.layer.forward([x.reshape(b * t, *x.shape[2:])], training, [None])
         return outputs[0].reshape(b, t, *outputs[0].shape[1:]), (b, t, x.shape, cache)
 
-    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list]:
+    def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray | None, list[np.ndarray]]:
         b, t, x_shape, inner = cache
         grads_in, grads = self.layer.backward([dy.reshape(b * t, *dy.shape[2:])], inner)
         dx = None if grads_in[0] is None else grads_in[0].reshape(x_shape)
@@ -407,12 +416,20 @@ class TimeDistributed(Layer):
 
     def logits_from_cache(self, cache: Any) -> np.ndarray:
         b, t, _, inner = cache
-        logits = self.layer.logits_from_cache(inner)
+        # Only reached for a wrapped layer with an activation (Dense, Activation).
+        layer: Any = self.layer
+        logits: np.ndarray = layer.logits_from_cache(inner)
         return logits.reshape(b, t, *logits.shape[1:])
 
-    def backward_from_logits(self, dz: np.ndarray, cache: Any) -> tuple[np.ndarray, list]:
+    def backward_from_logits(
+        self, dz: np.ndarray, cache: Any
+    ) -> tuple[np.ndarray | None, list[np.ndarray]]:
         b, t, x_shape, inner = cache
-        dx, grads = self.layer.backward_from_logits(dz.reshape(b * t, *dz.shape[2:]), inner)
+        # Only reached for a wrapped layer with an activation (Dense, Activation).
+        layer: Any = self.layer
+        dx: np.ndarray | None
+        grads: list[np.ndarray]
+        dx, grads = layer.backward_from_logits(dz.reshape(b * t, *dz.shape[2:]), inner)
         return (None if dx is None else dx.reshape(x_shape)), grads
 
     def get_config(self) -> dict[str, Any]:
@@ -446,7 +463,7 @@ class _Merge(Layer):
             raise ValueError(f"[{self.name}] expects a list of at least 2 inputs, got {inputs!r}")
         return list(inputs)
 
-    def _unflatten_call(self, flat: list[Any]) -> tuple[tuple, dict]:
+    def _unflatten_call(self, flat: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return (list(flat),), {}
 
     def build(self, input_shapes: list[Shape]) -> None:
@@ -475,7 +492,7 @@ class Concatenate(_Merge):
     def compute_output_shape(self, input_shapes: list[Shape]) -> list[Shape]:
         shape = list(input_shapes[0])
         sizes = [s[self.axis] for s in input_shapes]
-        shape[self.axis] = None if any(s is None for s in sizes) else sum(sizes)
+        shape[self.axis] = None if any(s is None for s in sizes) else sum(cast(list[int], sizes))
         return [tuple(shape)]
 
     def forward(
@@ -484,8 +501,12 @@ class Concatenate(_Merge):
         sizes = [x.shape[self.axis] for x in inputs]
         return [np.concatenate(inputs, axis=self.axis)], np.cumsum(sizes)[:-1]
 
-    def backward(self, grad_outputs: list, cache: Any) -> tuple[list, list]:
-        return list(np.split(grad_outputs[0], cache, axis=self.axis)), []
+    def backward(
+        self, grad_outputs: list[np.ndarray | None], cache: Any
+    ) -> tuple[list[np.ndarray | None], list[np.ndarray]]:
+        dy = cast(np.ndarray, grad_outputs[0])  # backward only runs with an output gradient
+        grads_in: list[np.ndarray | None] = list(np.split(dy, cache, axis=self.axis))
+        return grads_in, []
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axis": self.axis}
@@ -505,5 +526,7 @@ class Add(_Merge):
             out += x
         return [out], len(inputs)
 
-    def backward(self, grad_outputs: list, cache: Any) -> tuple[list, list]:
+    def backward(
+        self, grad_outputs: list[np.ndarray | None], cache: Any
+    ) -> tuple[list[np.ndarray | None], list[np.ndarray]]:
         return [grad_outputs[0]] * cache, []

@@ -16,7 +16,7 @@ order, as Keras does: the kernels' ``reverse=True`` with the output flipped in t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -70,7 +70,7 @@ def repeat_last_valid_backward(dy: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def flatten_state_call(
-    name: str, inputs: Any, initial_state: Any, kwargs: dict, count: int, hint: str
+    name: str, inputs: Any, initial_state: Any, kwargs: dict[str, Any], count: int, hint: str
 ) -> list[Any]:
     """A recurrent call's flat inputs: ``[x, *initial_state]`` (``inputs`` may be that list)."""
     if kwargs:
@@ -91,7 +91,7 @@ def flatten_state_call(
     return [inputs, *initial_state]
 
 
-def unflatten_state_call(flat: list[Any]) -> tuple[tuple, dict]:
+def unflatten_state_call(flat: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The (args, kwargs) of a recurrent call from its flat inputs (for from_config)."""
     return (flat[0],), ({"initial_state": list(flat[1:])} if len(flat) > 1 else {})
 
@@ -247,7 +247,7 @@ class Recurrent(Layer):
         """(w_ih, w_hh, b_ih, b_hh) in the kernels' layout (views where possible)."""
         return self.kernel.T, self.recurrent_kernel.T, self.bias, None
 
-    def _keras_grads(self, grads: dict) -> list[np.ndarray]:
+    def _keras_grads(self, grads: dict[str, Any]) -> list[np.ndarray]:
         out = [grads["w_ih"].T, grads["w_hh"].T]
         if self.use_bias:
             out.append(grads["b_ih"])
@@ -259,7 +259,7 @@ class Recurrent(Layer):
         hint = "[h, c]" if self.state_count == 2 else "[h]"
         return flatten_state_call(self.name, inputs, initial_state, kwargs, self.state_count, hint)
 
-    def _unflatten_call(self, flat: list[Any]) -> tuple[tuple, dict]:
+    def _unflatten_call(self, flat: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return unflatten_state_call(flat)
 
     def check_input_shapes(self, shapes: list[Shape], what: str = "x") -> None:
@@ -278,7 +278,7 @@ class Recurrent(Layer):
 
     def compute_output_shape(self, input_shapes: list[Shape]) -> list[Shape]:
         batch, steps = input_shapes[0][0], input_shapes[0][1]
-        out = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        out: Shape = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
         return [out] + [(batch, self.units)] * (self.state_count if self.return_state else 0)
 
     def compute_mask(self, inputs: list[np.ndarray], masks: list[Mask]) -> list[Mask]:
@@ -338,12 +338,16 @@ class Recurrent(Layer):
 
     # ---- the kernels -------------------------------------------------------------------------
 
-    def _kernel_forward(self, ops: Any, x: Any, init: list, weights: tuple, **kw: Any):
+    def _kernel_forward(
+        self, ops: Any, x: Any, init: list[Any], weights: tuple[Any, ...], **kw: Any
+    ) -> tuple[Any, list[Any], Any]:
         y, h_n, saved = ops.rnn_forward(x, init[0], *weights, activation=self.activation, **kw)
         return y, [h_n], saved
 
-    def _kernel_backward(self, ops: Any, dy: Any, dstates: list, saved: Any, **kw: Any) -> dict:
-        return ops.rnn_backward(dy, dstates[0], saved, **kw)
+    def _kernel_backward(
+        self, ops: Any, dy: Any, dstates: list[Any], saved: Any, **kw: Any
+    ) -> dict[str, Any]:
+        return cast(dict[str, Any], ops.rnn_backward(dy, dstates[0], saved, **kw))
 
     def forward(
         self, inputs: list[np.ndarray], training: bool, masks: list[Mask]
@@ -385,7 +389,8 @@ class Recurrent(Layer):
         # valid (T, B): which steps ran, in processing order (reversed for go_backwards).
         valid = None
         if lengths is not None or time_mask is not None:
-            valid = mask.T[::-1] if self.go_backwards else mask.T
+            bt_mask = cast(np.ndarray, mask)  # lengths or a time mask come only from a mask
+            valid = bt_mask.T[::-1] if self.go_backwards else bt_mask.T
         y = y[::-1] if self.go_backwards else y
         if self.return_sequences:
             if valid is not None and not self.zero_output_for_mask:
@@ -401,7 +406,7 @@ class Recurrent(Layer):
 
     def _last_output_factor(self, valid: np.ndarray) -> np.ndarray:
         """Which rows' last output is h_n (1) rather than zero (0), as Keras computes it."""
-        last = valid[-1] if self.zero_output_for_mask else valid.any(axis=0)
+        last = valid[-1] if self.zero_output_for_mask else cast(np.ndarray, valid.any(axis=0))
         return last[:, None]
 
     def backward(
@@ -515,12 +520,16 @@ class LSTM(Recurrent):
 
         return _CallableInitializer(init)
 
-    def _kernel_forward(self, ops: Any, x: Any, init: list, weights: tuple, **kw: Any):
+    def _kernel_forward(
+        self, ops: Any, x: Any, init: list[Any], weights: tuple[Any, ...], **kw: Any
+    ) -> tuple[Any, list[Any], Any]:
         y, (h_n, c_n), saved = ops.lstm_forward(x, init[0], init[1], *weights, **kw)
         return y, [h_n, c_n], saved
 
-    def _kernel_backward(self, ops: Any, dy: Any, dstates: list, saved: Any, **kw: Any) -> dict:
-        return ops.lstm_backward(dy, (dstates[0], dstates[1]), saved, **kw)
+    def _kernel_backward(
+        self, ops: Any, dy: Any, dstates: list[Any], saved: Any, **kw: Any
+    ) -> dict[str, Any]:
+        return cast(dict[str, Any], ops.lstm_backward(dy, (dstates[0], dstates[1]), saved, **kw))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
@@ -577,7 +586,7 @@ class GRU(Recurrent):
             return w_ih, w_hh, self.bias[0, p], self.bias[1, p]
         return w_ih, w_hh, self.bias[p], None
 
-    def _keras_grads(self, grads: dict) -> list[np.ndarray]:
+    def _keras_grads(self, grads: dict[str, Any]) -> list[np.ndarray]:
         p = self._perm
         out = [grads["w_ih"].T[:, p], grads["w_hh"].T[:, p]]
         if self.use_bias:
@@ -587,12 +596,16 @@ class GRU(Recurrent):
                 out.append(grads["b_ih"][p])
         return out
 
-    def _kernel_forward(self, ops: Any, x: Any, init: list, weights: tuple, **kw: Any):
+    def _kernel_forward(
+        self, ops: Any, x: Any, init: list[Any], weights: tuple[Any, ...], **kw: Any
+    ) -> tuple[Any, list[Any], Any]:
         y, h_n, saved = ops.gru_forward(x, init[0], *weights, reset_after=self.reset_after, **kw)
         return y, [h_n], saved
 
-    def _kernel_backward(self, ops: Any, dy: Any, dstates: list, saved: Any, **kw: Any) -> dict:
-        return ops.gru_backward(dy, dstates[0], saved, **kw)
+    def _kernel_backward(
+        self, ops: Any, dy: Any, dstates: list[Any], saved: Any, **kw: Any
+    ) -> dict[str, Any]:
+        return cast(dict[str, Any], ops.gru_backward(dy, dstates[0], saved, **kw))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "reset_after": self.reset_after}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -55,18 +55,25 @@ class Bidirectional(Layer):
         super().__init__(**kwargs)
         config = layer.get_config()
         config.pop("batch_input_shape", None)
-        self.forward_layer = type(layer).from_config(
-            {**config, "name": "forward_" + _without_prefix(layer.name, "forward_")}
+        self.forward_layer = cast(
+            Recurrent,
+            type(layer).from_config(
+                {**config, "name": "forward_" + _without_prefix(layer.name, "forward_")}
+            ),
         )
+        self.backward_layer: Recurrent
         if backward_layer is None:
-            self.backward_layer = type(layer).from_config(
-                {
-                    **config,
-                    "go_backwards": not layer.go_backwards,
-                    # from_config passes the forward copy: strip its prefix too.
-                    "name": "backward_"
-                    + _without_prefix(_without_prefix(layer.name, "forward_"), "backward_"),
-                }
+            self.backward_layer = cast(
+                Recurrent,
+                type(layer).from_config(
+                    {
+                        **config,
+                        "go_backwards": not layer.go_backwards,
+                        # from_config passes the forward copy: strip its prefix too.
+                        "name": "backward_"
+                        + _without_prefix(_without_prefix(layer.name, "forward_"), "backward_"),
+                    }
+                ),
             )
         else:
             if not isinstance(backward_layer, Recurrent):
@@ -111,7 +118,7 @@ class Bidirectional(Layer):
         hint = "the forward layer's states, then the backward layer's"
         return flatten_state_call(self.name, inputs, initial_state, kwargs, count, hint)
 
-    def _unflatten_call(self, flat: list[Any]) -> tuple[tuple, dict]:
+    def _unflatten_call(self, flat: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return unflatten_state_call(flat)
 
     def check_input_shapes(self, shapes: list[Shape], what: str = "x") -> None:
@@ -123,8 +130,9 @@ class Bidirectional(Layer):
     def compute_output_shape(self, input_shapes: list[Shape]) -> list[Shape]:
         shapes = self.forward_layer.compute_output_shape(input_shapes[:1])
         out, states = shapes[0], shapes[1:]
+        outs: list[Shape]
         if self.merge_mode == "concat":
-            outs = [(*out[:-1], 2 * out[-1])]
+            outs = [(*out[:-1], 2 * cast(int, out[-1]))]
         elif self.merge_mode is None:
             outs = [out, out]
         else:
@@ -188,7 +196,9 @@ class Bidirectional(Layer):
         count = self.forward_layer.state_count if self.return_state else 0
         f_in, f_w = self.forward_layer.backward([g_fwd, *state_grads[:count]], f_cache)
         b_in, b_w = self.backward_layer.backward([g_bwd, *state_grads[count:]], b_cache)
-        return [f_in[0] + b_in[0], *f_in[1:], *b_in[1:]], f_w + b_w
+        # A recurrent layer's backward always returns the gradient of x.
+        dx = cast(np.ndarray, f_in[0]) + cast(np.ndarray, b_in[0])
+        return [dx, *f_in[1:], *b_in[1:]], f_w + b_w
 
     def reset_state(self, states: Any = None) -> None:
         """Reset both directions' states (zeros, or forward states then backward states)."""
@@ -221,4 +231,5 @@ class Bidirectional(Layer):
         backward = config.pop("backward_layer", None)
         if backward is not None:
             backward = deserialize_layer(backward)
-        return cls(layer, backward_layer=backward, **config)
+        # __init__ checks that the layers are recurrent.
+        return cls(cast(Recurrent, layer), backward_layer=backward, **config)
