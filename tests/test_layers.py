@@ -453,3 +453,29 @@ def test_embedding_gradient_cpp_path_equals_the_numpy_path_bit_for_bit(monkeypat
     assert not _core._embedding_grad(np.array([0, 50]), rows[0, :2], out)
     assert not _core._embedding_grad(ids[:5], rows[0, :4], out)
     assert not out.any()
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4), (5, 0, 4), (1, 1, 1), (7, 13, 5), (70, 129, 300)])
+def test_dense_matmul_on_rnnkit_threads_matches_numpy(isa, shape) -> None:
+    """Dense's products run on rnnkit's GEMM (not NumPy's BLAS threads): float64 oracle,
+    transposed and strided operands, every SIMD path; other dtypes are declined."""
+    from rnnkit import _core
+
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    want = a.astype(np.float64) @ b
+    for got in (
+        _core._matmul(a, b),
+        _core._matmul(np.ascontiguousarray(a.T), np.ascontiguousarray(b.T), True, True),
+        _core._matmul(np.asfortranarray(a), b[:, ::1]),
+    ):
+        assert got.shape == (m, n) and got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(k, 1) ** 0.5)
+    wide = np.zeros((m, 2 * k), np.float32)
+    wide[:, ::2] = a  # a strided view (column stride 2)
+    np.testing.assert_allclose(_core._matmul(wide[:, ::2], b), want, rtol=1e-4, atol=1e-3)
+    assert _core._matmul(a.astype(np.float64), b) is None
+    with pytest.raises(ValueError, match="inner dimensions"):
+        _core._matmul(a, np.zeros((k + 1, n), np.float32))

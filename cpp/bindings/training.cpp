@@ -12,6 +12,8 @@
 // caller then takes the NumPy path.
 #include <cmath>
 #include <limits>
+#include <new>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -115,8 +117,9 @@ bool embedding_grad(py::handle ids_obj, py::handle rows_obj, py::handle out_obj)
 // a training step needs it: z and t (rows, C), t a distribution (one-hot, smoothed) per row;
 // loss[r] = -sum_c t[r,c] * log_softmax(z[r])_c and
 // grad[r,c] = softmax(z[r])_c * sum_c t[r,c] - t[r,c] (d loss[r] / d z[r,c]).
-// The same formulas as the NumPy path (shift by the row max, log of the summed exponentials),
-// with the sums in double; a NaN logit makes its row's loss and gradient NaN, as there.
+// The NumPy path's formulas (shift by the row max, log of the summed exponentials), with
+// the exponentials from the kernels' vector exp (<= 2 ulp) and the sums in double; a NaN logit
+// makes its row's loss and gradient NaN, as there.
 bool softmax_xent(py::handle z_obj, py::handle t_obj, py::handle loss_obj, py::handle grad_obj) {
   py::array z, t, loss, grad;
   if (!as_float32(loss_obj, &loss) || !as_float32(grad_obj, &grad)) return false;
@@ -138,6 +141,7 @@ bool softmax_xent(py::handle z_obj, py::handle t_obj, py::handle loss_obj, py::h
   const float* tp = static_cast<const float*>(t.data());
   float* lp = static_cast<float*>(loss.mutable_data());
   float* gp = static_cast<float*>(grad.mutable_data());
+  const Kernels& k = kernels();
   for (py::ssize_t r = 0; r < rows; ++r) {
     const float* zr = zp + r * classes;
     const float* tr = tp + r * classes;
@@ -148,25 +152,79 @@ bool softmax_xent(py::handle z_obj, py::handle t_obj, py::handle loss_obj, py::h
       nan = nan || std::isnan(zr[c]);
       top = zr[c] > top ? zr[c] : top;
     }
-    double sum_exp = 0.0, sum_t = 0.0;
+    // shifted = z - max, then its exponentials in place with the ISA's vector exp
+    double dot = 0.0, sum_t = 0.0;
     for (py::ssize_t c = 0; c < classes; ++c) {
-      sum_exp += std::exp(static_cast<double>(zr[c] - top));
+      gr[c] = zr[c] - top;
+      dot += static_cast<double>(tr[c]) * gr[c];
       sum_t += tr[c];
     }
-    const double log_sum = std::log(sum_exp);
-    double row_loss = 0.0;
+    k.vmath(VMath::Exp, gr, gr, classes);
+    double sum_exp = 0.0;
+    for (py::ssize_t c = 0; c < classes; ++c) sum_exp += gr[c];
+    // loss = -sum t * (shifted - log sum_exp); grad = softmax * sum t - t
+    lp[r] = static_cast<float>(std::log(sum_exp) * sum_t - dot);
+    const double scale = sum_t / sum_exp;
     for (py::ssize_t c = 0; c < classes; ++c) {
-      const double log_prob = static_cast<double>(zr[c] - top) - log_sum;
-      row_loss -= tr[c] * log_prob;
-      gr[c] = static_cast<float>(std::exp(log_prob) * sum_t - tr[c]);
+      gr[c] = static_cast<float>(gr[c] * scale - tr[c]);
     }
-    lp[r] = static_cast<float>(row_loss);
     if (nan) {
       lp[r] = std::numeric_limits<float>::quiet_NaN();
       for (py::ssize_t c = 0; c < classes; ++c) gr[c] = std::numeric_limits<float>::quiet_NaN();
     }
   }
   return true;
+}
+
+// A float32 2-D operand as (rows, cols, row stride, column stride) in elements, transposed if
+// asked; false when it is not one (or its strides are not whole elements).
+bool operand(py::handle h, bool transpose, py::array* out, int64_t* rows, int64_t* cols,
+             int64_t* rs, int64_t* cs) {
+  if (!py::isinstance<py::array>(h)) return false;
+  auto a = py::reinterpret_borrow<py::array>(h);
+  if (!a.dtype().is(py::dtype::of<float>()) || a.ndim() != 2) return false;
+  if (a.strides(0) % static_cast<py::ssize_t>(sizeof(float)) != 0 ||
+      a.strides(1) % static_cast<py::ssize_t>(sizeof(float)) != 0) {
+    return false;
+  }
+  *out = a;
+  *rows = a.shape(0);
+  *cols = a.shape(1);
+  *rs = a.strides(0) / static_cast<py::ssize_t>(sizeof(float));
+  *cs = a.strides(1) / static_cast<py::ssize_t>(sizeof(float));
+  if (transpose) {
+    std::swap(*rows, *cols);
+    std::swap(*rs, *cs);
+  }
+  return true;
+}
+
+// op(a) @ op(b) for float32 2-D arrays (op transposes when asked, as a strided view: nothing is
+// copied), as a new C-contiguous array, on rnnkit's threads with the GIL released; None when an
+// operand is not a float32 2-D array (the caller then uses NumPy).
+py::object matmul(py::handle a_obj, py::handle b_obj, bool transpose_a, bool transpose_b) {
+  py::array a, b;
+  int64_t M, K, K2, N, rsa, csa, rsb, csb;
+  if (!operand(a_obj, transpose_a, &a, &M, &K, &rsa, &csa) ||
+      !operand(b_obj, transpose_b, &b, &K2, &N, &rsb, &csb)) {
+    return py::none();
+  }
+  if (K != K2) {
+    throw py::value_error("[_matmul] inner dimensions differ: a is (" + std::to_string(M) + ", " +
+                          std::to_string(K) + "), b is (" + std::to_string(K2) + ", " +
+                          std::to_string(N) + ")");
+  }
+  py::array_t<float> c({static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
+  const float* pa = static_cast<const float*>(a.data());
+  const float* pb = static_cast<const float*>(b.data());
+  float* pc = c.mutable_data();
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = kernels().gemm(M, N, K, pa, rsa, csa, pb, rsb, csb, pc, N, effective_num_threads());
+  }
+  if (status == Status::OutOfMemory) throw std::bad_alloc();
+  return std::move(c);
 }
 
 }  // namespace
@@ -181,6 +239,10 @@ void init_training(py::module_& m) {
   m.def("_embedding_grad", &embedding_grad, py::arg("ids"), py::arg("rows"), py::arg("out"),
         "out[ids[i]] += rows[i] in order (int64 ids, float32 rows and out), in place; False "
         "(nothing touched) when the arrays do not fit.");
+  m.def("_matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("transpose_a") = false,
+        py::arg("transpose_b") = false,
+        "op(a) @ op(b) for float32 2-D arrays on rnnkit's threads (op: the transpose when "
+        "asked); None when an operand is not a float32 2-D array.");
   m.def("_softmax_xent", &softmax_xent, py::arg("logits"), py::arg("target"), py::arg("loss"),
         py::arg("grad"),
         "Per-row softmax crossentropy of float32 (rows, C) logits against target "

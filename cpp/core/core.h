@@ -137,6 +137,13 @@ struct Kernels {
   // y = fn(x) over n floats with this ISA's vector code, whole vectors then a masked tail:
   // x (n), y (n). For tests; single-threaded.
   void (*vmath)(VMath fn, const float* x, float* y, int64_t n);
+  // C (M, N) = A (M, K) * B (K, N) on this library's threads: element (m, k) of A at
+  // a[m*rsa + k*csa], (k, n) of B at b[k*rsb + n*csb], C row-major with leading dimension ldc.
+  // Each element of C is computed by one thread in a fixed order: the same bits for any count.
+  // (The layers' dense products use it, so they do not wake a BLAS library's own threads,
+  // whose spinning after each call takes the cores from the recurrent kernels.)
+  Status (*gemm)(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa,
+                 const float* b, int64_t rsb, int64_t csb, float* c, int64_t ldc, int nthreads);
 };
 
 // ---- dispatch.cpp -----------------------------------------------------------------------
