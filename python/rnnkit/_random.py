@@ -6,6 +6,7 @@ SIMD path) gives bitwise the same trained weights. Checkpoints save and restore 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -24,11 +25,11 @@ def seed(value: int) -> None:
     _generator = np.random.default_rng(value)
 
 
-def get_state() -> dict[str, Any]:
+def get_state() -> Mapping[str, Any]:
     """The generator's bit-generator state (a JSON-friendly dict), for checkpoints."""
     return _generator.bit_generator.state
 
 
-def set_state(state: dict[str, Any]) -> None:
+def set_state(state: Mapping[str, Any]) -> None:
     """Restore a state returned by :func:`get_state`."""
     _generator.bit_generator.state = state

@@ -150,7 +150,9 @@ class CallbackList(Callback):
                 )
         # Checkpoint writers run after the others, so what they save at an epoch's end
         # includes the other callbacks' updates for that epoch.
-        writers = [c for c in given if isinstance(c, (ModelCheckpoint, BackupAndRestore))]
+        writers: list[Callback] = [
+            c for c in given if isinstance(c, (ModelCheckpoint, BackupAndRestore))
+        ]
         self.callbacks = [c for c in given if not any(c is w for w in writers)] + writers
         if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
             self.callbacks.append(ProgbarLogger())
@@ -400,12 +402,14 @@ class ProgbarLogger(Callback):
     def _update(self, batch: int, logs: dict[str, Any] | None) -> None:
         if self.progbar is None:
             self._reset()
+        assert self.progbar is not None  # _reset made one
         self.seen = batch + 1
         self.progbar.update(self.seen, logs)
 
     def _finalize(self, logs: dict[str, Any] | None) -> None:
         if self.progbar is None:
             self._reset()
+        assert self.progbar is not None  # _reset made one
         if self.target is None:
             self.progbar.target = self.seen
         self.progbar.update(self.progbar.target or self.seen, logs, finalize=True)
@@ -418,6 +422,7 @@ class ProgbarLogger(Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._reset()
+        assert self.progbar is not None  # _reset made one
         if self.verbose and self.epochs > 1:
             self.progbar._write(f"Epoch {epoch + 1}/{self.epochs}\n")
 
@@ -731,12 +736,12 @@ class LambdaCallback(Callback):
 
     def __init__(
         self,
-        on_epoch_begin: Callable[[int, dict], Any] | None = None,
-        on_epoch_end: Callable[[int, dict], Any] | None = None,
-        on_train_begin: Callable[[dict], Any] | None = None,
-        on_train_end: Callable[[dict], Any] | None = None,
-        on_train_batch_begin: Callable[[int, dict], Any] | None = None,
-        on_train_batch_end: Callable[[int, dict], Any] | None = None,
+        on_epoch_begin: Callable[[int, dict[str, Any]], Any] | None = None,
+        on_epoch_end: Callable[[int, dict[str, Any]], Any] | None = None,
+        on_train_begin: Callable[[dict[str, Any]], Any] | None = None,
+        on_train_end: Callable[[dict[str, Any]], Any] | None = None,
+        on_train_batch_begin: Callable[[int, dict[str, Any]], Any] | None = None,
+        on_train_batch_end: Callable[[int, dict[str, Any]], Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__()
@@ -768,7 +773,9 @@ class CSVLogger(Callback):
         append: append to an existing file instead of overwriting it.
     """
 
-    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
+    def __init__(
+        self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False
+    ) -> None:
         super().__init__()
         if not isinstance(separator, str) or len(separator) != 1:
             raise ValueError(f"separator must be a single character, got {separator!r}")
@@ -776,7 +783,7 @@ class CSVLogger(Callback):
         self.sep = separator
         self.append = bool(append)
         self.keys: list[str] | None = None
-        self.writer: csv.DictWriter | None = None
+        self.writer: csv.DictWriter[str] | None = None
         self.csv_file: Any = None
         self._write_header = True
 
@@ -840,7 +847,8 @@ class _SaveFrequency:
 
     @property
     def per_epoch(self) -> bool:
-        return self.value == "epoch"
+        every_epoch: bool = self.value == "epoch"
+        return every_epoch
 
     def batch_done(self) -> bool:
         """Count one batch; True when a save is due."""
@@ -875,7 +883,7 @@ class ModelCheckpoint(_MonitorCallback):
 
     def __init__(
         self,
-        filepath: str | os.PathLike,
+        filepath: str | os.PathLike[str],
         monitor: str = "val_loss",
         verbose: int = 0,
         save_best_only: bool = False,
@@ -979,7 +987,7 @@ class BackupAndRestore(Callback):
 
     def __init__(
         self,
-        backup_dir: str | os.PathLike,
+        backup_dir: str | os.PathLike[str],
         save_freq: Any = "epoch",
         delete_checkpoint: bool = True,
     ) -> None:

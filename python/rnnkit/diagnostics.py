@@ -17,17 +17,20 @@ in the input's time order. :func:`gradient_norms` sets the flag for one
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rnnkit.layers.base import Layer
 from rnnkit.layers.recurrent import Recurrent
 
+if TYPE_CHECKING:
+    from rnnkit.models import Model
+
 __all__ = ["gradient_norms", "recurrent_layers"]
 
 
-def recurrent_layers(model: Any) -> dict[str, Recurrent]:
+def recurrent_layers(model: Model) -> dict[str, Recurrent]:
     """Every recurrent layer of ``model`` (inside Bidirectional wrappers and nested models too),
     by path: ``"lstm"``, ``"bidirectional/forward_gru"``, ``"inner_model/simple_rnn"``."""
 
@@ -42,7 +45,7 @@ def recurrent_layers(model: Any) -> dict[str, Recurrent]:
 
 
 def gradient_norms(
-    model: Any,
+    model: Model,
     x: Any,
     y: Any,
     sample_weight: Any = None,

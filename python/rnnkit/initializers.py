@@ -9,7 +9,7 @@ returns the same values at every call, as in Keras 3.
 from __future__ import annotations
 
 import math
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import numpy as np
 
@@ -30,7 +30,9 @@ def _fans(shape: Shape) -> tuple[float, float]:
     return float(shape[-2] * receptive), float(shape[-1] * receptive)
 
 
-def _truncated_normal(rng: np.random.Generator, shape: Shape, mean: float, stddev: float):
+def _truncated_normal(
+    rng: np.random.Generator, shape: Shape, mean: float, stddev: float
+) -> np.ndarray:
     """Normal samples redrawn until within two standard deviations (Keras's truncation)."""
     out = rng.standard_normal(shape)
     bad = np.abs(out) > 2
@@ -48,7 +50,8 @@ class Initializer:
     def __call__(self, shape: Shape, dtype: Any = None) -> np.ndarray:
         shape = tuple(int(s) for s in shape)
         values = self._generate(shape, self._rng())
-        return np.asarray(values, dtype=dtype or backend.floatx())
+        out: np.ndarray = np.asarray(values, dtype=dtype or backend.floatx())
+        return out
 
     def _rng(self) -> np.random.Generator:
         return np.random.default_rng(self.seed) if self.seed is not None else _random.generator()
@@ -176,17 +179,20 @@ class VarianceScaling(Initializer):
         }
 
 
-def _variance_scaling_preset(name: str, scale: float, mode: str, distribution: str) -> type:
-    def __init__(self, seed: int | None = None) -> None:
+def _variance_scaling_preset(
+    name: str, scale: float, mode: str, distribution: str
+) -> type[VarianceScaling]:
+    def __init__(self: VarianceScaling, seed: int | None = None) -> None:
         VarianceScaling.__init__(self, scale, mode, distribution, seed)
 
-    def get_config(self) -> dict[str, Any]:
+    def get_config(self: VarianceScaling) -> dict[str, Any]:
         return {"seed": self.seed}
 
     doc = f"VarianceScaling(scale={scale}, mode={mode!r}, distribution={distribution!r})."
-    return type(
+    preset = type(
         name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config, "__doc__": doc}
     )
+    return cast("type[VarianceScaling]", preset)
 
 
 GlorotUniform = _variance_scaling_preset("GlorotUniform", 1.0, "fan_avg", "uniform")
@@ -233,7 +239,7 @@ class Identity(Initializer):
         return {"gain": self.gain}
 
 
-_CLASSES: dict[str, type] = {
+_CLASSES: dict[str, type[Initializer]] = {
     cls.__name__: cls
     for cls in (
         Zeros, Ones, Constant, RandomNormal, TruncatedNormal, RandomUniform, VarianceScaling,
@@ -241,7 +247,7 @@ _CLASSES: dict[str, type] = {
         Identity,
     )
 }  # fmt: skip
-_NAMES: dict[str, type] = {
+_NAMES: dict[str, type[Initializer]] = {
     "zeros": Zeros,
     "ones": Ones,
     "constant": Constant,
@@ -261,7 +267,7 @@ _NAMES: dict[str, type] = {
     "identity": Identity,
 }
 
-Identifier = Union[str, dict, Initializer]
+Identifier = Union[str, dict[str, Any], Initializer]
 
 
 def get(identifier: Identifier) -> Initializer:

@@ -22,14 +22,17 @@ and ``mask``, ``reverse``, what ``saved`` holds, dtypes and errors — is in
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
+import numpy.typing as npt
 
 from rnnkit import _core
 
-ArrayLike = Any
-Grads = dict[str, Optional[np.ndarray]]
+# Anything NumPy converts to a real array (converted once to float32 by the kernels).
+ArrayLike = npt.ArrayLike
+F32Array = npt.NDArray[np.float32]
+Grads = dict[str, Optional[F32Array]]
 Saved = _core.Saved
 PackedWeights = _core.PackedWeights
 
@@ -64,7 +67,7 @@ def rnn_forward(
     mask: ArrayLike | None = None,
     reverse: bool = False,
     training: bool = False,
-) -> tuple[np.ndarray, np.ndarray, Saved | None]:
+) -> tuple[F32Array, F32Array, Saved | None]:
     """Elman RNN over a sequence: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
 
     Args:
@@ -112,7 +115,7 @@ def lstm_forward(
     mask: ArrayLike | None = None,
     reverse: bool = False,
     training: bool = False,
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], Saved | None]:
+) -> tuple[F32Array, tuple[F32Array, F32Array], Saved | None]:
     """LSTM over a sequence, gates i, f, g, o: ``c' = f*c + i*g``, ``h' = o*tanh(c')``.
 
     Args:
@@ -159,7 +162,7 @@ def gru_forward(
     mask: ArrayLike | None = None,
     reverse: bool = False,
     training: bool = False,
-) -> tuple[np.ndarray, np.ndarray, Saved | None]:
+) -> tuple[F32Array, F32Array, Saved | None]:
     """GRU over a sequence, gates r, z, n: ``h' = (1-z)*n + z*h``.
 
     ``reset_after=True`` (PyTorch, Keras 3 default): ``n = tanh(W_in x + b_in + r*(W_hn h +
@@ -283,8 +286,8 @@ def rnn_step(
     h: ArrayLike | None,
     weights: PackedWeights,
     *,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
+    out: F32Array | None = None,
+) -> F32Array:
     """One RNN step for B rows: x_t (B, I), h (B, H) → h' (B, H).
 
     With ``out`` (a float32 C-contiguous (B, H) array, possibly ``h`` itself) the new state is
@@ -299,8 +302,8 @@ def lstm_step(
     c: ArrayLike | None,
     weights: PackedWeights,
     *,
-    out: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    out: tuple[F32Array, F32Array] | None = None,
+) -> tuple[F32Array, F32Array]:
     """One LSTM step: returns ``(h', c')``; ``out=(h_out, c_out)`` as in :func:`rnn_step`."""
     return _core.lstm_step(x_t, h, c, weights, out=out)
 
@@ -310,7 +313,7 @@ def gru_step(
     h: ArrayLike | None,
     weights: PackedWeights,
     *,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
+    out: F32Array | None = None,
+) -> F32Array:
     """One GRU step: returns h'; ``out`` as in :func:`rnn_step`."""
     return _core.gru_step(x_t, h, weights, out=out)

@@ -29,7 +29,7 @@ H hidden units.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from rnnkit import _random, backend
 from rnnkit.layers.base import InputLayer, Layer
 from rnnkit.layers.core import Activation, Dense, Dropout, Embedding, TimeDistributed
 from rnnkit.layers.recurrent import GRU, LSTM, Recurrent, SimpleRNN, kernel_masking
+
+if TYPE_CHECKING:
+    from rnnkit.models import Model
 
 __all__ = ["Decoder", "generate", "generate_text"]
 
@@ -54,7 +57,9 @@ def _pack(ops: Any, layer: Recurrent) -> Any:
     return ops.pack_rnn(*weights, activation=layer.activation)
 
 
-def _step(ops: Any, layer: Recurrent, x: np.ndarray, states: list[np.ndarray], packed: Any):
+def _step(
+    ops: Any, layer: Recurrent, x: np.ndarray, states: list[np.ndarray], packed: Any
+) -> None:
     """One step of ``layer`` for every row, writing the new state into ``states`` in place."""
     if isinstance(layer, LSTM):
         ops.lstm_step(x, states[0], states[1], packed, out=(states[0], states[1]))
@@ -77,11 +82,11 @@ class Decoder:
             the layer that does not fit).
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Model) -> None:
         layers = _chain(model)
         self.embedding: Embedding | None = None
         self.recurrent: list[Recurrent] = []
-        self.head: list[Layer] = []
+        self.head: list[Dense | TimeDistributed | Activation] = []
         for layer in layers:
             if isinstance(layer, _PASSTHROUGH):
                 continue
@@ -149,7 +154,8 @@ class Decoder:
     def _vectors(self, ids: np.ndarray) -> np.ndarray:
         """Ids (...) → input vectors (..., E): embedding rows, or one-hot without an Embedding."""
         if self.embedding is not None:
-            return self.embedding.embeddings[ids]
+            rows: np.ndarray = self.embedding.embeddings[ids]
+            return rows
         out = np.zeros((*ids.shape, self.input_dim), backend.floatx())
         np.put_along_axis(out, ids[..., None], 1.0, axis=-1)
         return out
@@ -209,6 +215,7 @@ class Decoder:
             return self._window_logits()
         if not self._states:
             raise ValueError("[generate] call start(prompt_ids) before step(ids)")
+        assert self._packed is not None  # packed whenever there is no window
         keep = ids == 0 if self.mask_zero else None
         x = self._vectors(ids)
         for layer, states, packed in zip(self.recurrent, self._states, self._packed):
@@ -221,6 +228,7 @@ class Decoder:
         return self._logits(self._states[-1][0])
 
     def _window_logits(self) -> np.ndarray:
+        assert self._history is not None and self.window is not None  # start() ran, windowed
         history = self._history[:, -self.window :]
         pad = self.window - history.shape[1]
         if pad:
@@ -260,7 +268,8 @@ def _choose(
     """One token per row from logits (B, V): argmax at temperature 0, else a draw from the
     softmax of logits / temperature restricted to the top_k tokens and the top_p nucleus."""
     if temperature == 0:
-        return np.argmax(logits, axis=1)
+        greedy: np.ndarray = np.argmax(logits, axis=1)
+        return greedy
     z = logits / temperature
     if top_k is not None and top_k < z.shape[1]:
         kth = -np.partition(-z, top_k - 1, axis=1)[:, top_k - 1 : top_k]
@@ -278,7 +287,8 @@ def _choose(
         p = np.where(keep, p, 0.0)
     cdf = np.cumsum(p, axis=1)
     u = (1.0 - rng.random(len(p)))[:, None] * cdf[:, -1:]  # in (0, total]
-    return np.minimum((cdf < u).sum(axis=1), p.shape[1] - 1)
+    drawn: np.ndarray = np.minimum((cdf < u).sum(axis=1), p.shape[1] - 1)
+    return drawn
 
 
 def _check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
@@ -291,7 +301,7 @@ def _check_sampling(temperature: float, top_k: int | None, top_p: float | None) 
 
 
 def generate(
-    model: Any,
+    model: Model,
     prompt_ids: Any,
     length: int,
     temperature: float = 1.0,
@@ -328,7 +338,7 @@ def generate(
 
 
 def _generate(
-    model: Any,
+    model: Model,
     prompt_ids: Any,
     length: int,
     temperature: float,
@@ -380,7 +390,7 @@ def _generate(
 
 
 def generate_text(
-    model: Any,
+    model: Model,
     tokenizer: Any,
     seed_text: str,
     n: int,

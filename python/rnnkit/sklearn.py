@@ -41,6 +41,9 @@ except ImportError:  # pragma: no cover - scikit-learn 1.3 - 1.5
 class _SequenceEstimator(BaseEstimator):
     """Shared parameters, input handling, model building and training."""
 
+    n_steps_: int  # set by fit (scikit-learn's trailing underscore: fitted state)
+    n_features_per_step_: int
+
     def __init__(
         self,
         build_fn: Callable[[int, int, int], Any] | None = None,
@@ -270,12 +273,14 @@ class SequenceClassifier(ClassifierMixin, _SequenceEstimator):
         """Class probabilities (B, n_classes) in the order of ``classes_``; rows sum to 1."""
         proba = self._forward(X).astype(np.float64)
         proba = np.clip(proba, 0.0, None)
-        return proba / proba.sum(axis=1, keepdims=True)
+        normalized: np.ndarray = proba / proba.sum(axis=1, keepdims=True)
+        return normalized
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class label per sequence (B,)."""
         proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        labels: np.ndarray = self.classes_[np.argmax(proba, axis=1)]
+        return labels
 
 
 class SequenceTransformer(TransformerMixin, _SequenceEstimator):

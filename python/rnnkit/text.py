@@ -75,7 +75,8 @@ def text_to_word_sequence(
         raise ValueError("[text_to_word_sequence] split must be a non-empty string")
     if lower:
         input_text = input_text.lower()
-    input_text = input_text.translate(str.maketrans({c: split for c in filters}))
+    table: dict[str, str | int | None] = {c: split for c in filters}
+    input_text = input_text.translate(str.maketrans(table))
     return [word for word in input_text.split(split) if word]
 
 
@@ -353,7 +354,7 @@ class Tokenizer:
         where = "[Tokenizer.from_dict]"
         if not isinstance(data, dict) or data.get("class_name") != "Tokenizer":
             raise ValueError(f"{where} data is not a saved Tokenizer")
-        version = data.get("format_version")
+        version: Any = data.get("format_version")
         if not _is_int(version) or version < 1:
             raise ValueError(f"{where} format_version must be a positive int, got {version!r}")
         if version > TOKENIZER_DICT_VERSION:
@@ -585,7 +586,9 @@ def _pairs(
     table = data.get(name)
     if not isinstance(table, list):
         raise ValueError(f"{where} {name} must be a list of pairs")  # noqa: TRY004 - a bad file
-    check_key = (lambda k: isinstance(k, key_ok)) if isinstance(key_ok, type) else key_ok
+    check_key: Callable[[Any], bool] = (
+        (lambda k: isinstance(k, key_ok)) if isinstance(key_ok, type) else key_ok
+    )
     pairs = []
     for pair in table:
         if not (

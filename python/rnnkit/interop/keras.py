@@ -12,7 +12,7 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-from typing import Any
+from typing import Any, cast
 
 import keras
 
@@ -79,7 +79,7 @@ def _copy_weights(source: Any, target: Any) -> None:
 # ---- from_keras ----------------------------------------------------------------------------------
 
 
-def from_keras(layer_or_model: Any) -> Any:
+def from_keras(layer_or_model: Any) -> rk.Layer:
     """An rnnkit layer or Sequential with the configuration and weights of a Keras 3 one.
 
     Supported: ``keras.Sequential`` and the layers SimpleRNN, LSTM, GRU (``reset_after`` True
@@ -119,7 +119,9 @@ def _from_keras_layer(layer: Any) -> rk.Layer:
     if isinstance(layer, keras.layers.Bidirectional):
         inner = _from_keras_layer(layer.forward_layer)
         inner.name = inner.name.removeprefix("forward_")
-        out: rk.Layer = rk.Bidirectional(inner, merge_mode=config["merge_mode"], **common)
+        # A Keras Bidirectional wraps an RNN, which converts to an rk.Recurrent.
+        wrapped = cast(rk.Recurrent, inner)
+        out: rk.Layer = rk.Bidirectional(wrapped, merge_mode=config["merge_mode"], **common)
         kernel = layer.forward_layer.get_weights()[:1]
         if kernel:
             out.build([(None, None, kernel[0].shape[0])])
@@ -149,7 +151,7 @@ def _from_keras_layer(layer: Any) -> rk.Layer:
 # ---- to_keras ------------------------------------------------------------------------------------
 
 
-def to_keras(layer_or_model: Any) -> Any:
+def to_keras(layer_or_model: rk.Layer) -> Any:
     """A Keras 3 layer or ``keras.Sequential`` with the configuration and weights of an rnnkit
     one (the inverse of :func:`from_keras`; same supported layers).
 

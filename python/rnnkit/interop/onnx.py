@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union, cast, overload
 
 import numpy as np
 import onnx
@@ -26,7 +26,8 @@ from rnnkit.models import Model, Sequential
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Squeeze/Unsqueeze/ReduceSum with axes as inputs, Softmax over one axis
 
-_ACTIVATIONS = {  # rnnkit activation -> one elementwise ONNX operator (and its attributes)
+# rnnkit activation -> one elementwise ONNX operator (and its attributes)
+_ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "relu": ("Relu", {}),
     "tanh": ("Tanh", {}),
     "sigmoid": ("Sigmoid", {}),
@@ -38,7 +39,9 @@ _ACTIVATIONS = {  # rnnkit activation -> one elementwise ONNX operator (and its 
     "exponential": ("Exp", {}),
 }
 _RNN_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu"}
-_OP = {rk.SimpleRNN: "RNN", rk.LSTM: "LSTM", rk.GRU: "GRU"}
+_OP: dict[type[rk.Recurrent], str] = {rk.SimpleRNN: "RNN", rk.LSTM: "LSTM", rk.GRU: "GRU"}
+# A layer one ONNX recurrent operator expresses: one direction, or both.
+_RecurrentLayer = Union[rk.Recurrent, rk.Bidirectional]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -64,6 +67,12 @@ class _Graph:
     def ints(self, values: list[int], base: str = "axes") -> str:
         return self.const(np.array(values, dtype=np.int64), base, np.int64)
 
+    @overload
+    def op(
+        self, op_type: str, inputs: list[str], outputs: Literal[1] = ..., **attrs: Any
+    ) -> str: ...
+    @overload
+    def op(self, op_type: str, inputs: list[str], outputs: int, **attrs: Any) -> list[str]: ...
     def op(self, op_type: str, inputs: list[str], outputs: int = 1, **attrs: Any) -> Any:
         """Add a node; its output name (or the list of them when ``outputs`` > 1)."""
         names = [self.fresh(op_type.lower()) for _ in range(outputs)]
@@ -79,7 +88,7 @@ class _Graph:
 
 
 def export_onnx(
-    model: Any,
+    model: rk.Layer,
     path: PathLike | None,
     opset: int | None = None,
     *,
@@ -163,13 +172,13 @@ def export_onnx(
     return proto
 
 
-def _dims(shape: tuple) -> list[Any]:
+def _dims(shape: tuple[int | None, ...]) -> list[Any]:
     """A batch-first shape for ONNX: the batch axis "batch", an unknown time axis "time"."""
     names = ["batch", "time"] + [None] * (len(shape) - 2)
     return [names[i] if i == 0 or s is None else s for i, s in enumerate(shape)]
 
 
-def _as_sequential(model: Any) -> Sequential:
+def _as_sequential(model: rk.Layer) -> Sequential:
     if isinstance(model, Sequential):
         if not model.built:
             model.build()
@@ -254,7 +263,8 @@ def _activation(g: _Graph, x: str, name: str, owner: str) -> str:
     if name not in _ACTIVATIONS:
         raise ValueError(f"export_onnx: {owner}: activation {name!r} has no ONNX export here")
     op_type, attrs = _ACTIVATIONS[name]
-    return g.op(op_type, [x], **attrs)
+    y: str = g.op(op_type, [x], **attrs)
+    return y
 
 
 # ---- recurrent layers ----------------------------------------------------------------------------
@@ -277,7 +287,7 @@ def _onnx_weights(cell: rk.Recurrent) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return kernel, recurrent, np.concatenate([bias, np.zeros_like(bias)])
 
 
-def _directions(layer: rk.Layer) -> tuple[list[rk.Recurrent], str]:
+def _directions(layer: _RecurrentLayer) -> tuple[list[rk.Recurrent], str]:
     if isinstance(layer, rk.Bidirectional):
         if layer.merge_mode is None:
             raise ValueError(f"export_onnx: {layer.name} has merge_mode=None (two outputs)")
@@ -291,7 +301,7 @@ def _directions(layer: rk.Layer) -> tuple[list[rk.Recurrent], str]:
     return [layer], "reverse" if layer.go_backwards else "forward"
 
 
-def _export_recurrent(state: _State, layer: rk.Layer) -> None:
+def _export_recurrent(state: _State, layer: _RecurrentLayer) -> None:
     g = state.g
     cells, direction = _directions(layer)
     first = cells[0]
@@ -314,7 +324,11 @@ def _export_recurrent(state: _State, layer: rk.Layer) -> None:
     weights = [_onnx_weights(cell) for cell in cells]
     w = g.const(np.stack([a for a, _, _ in weights]), "W")
     r = g.const(np.stack([b for _, b, _ in weights]), "R")
-    b = g.const(np.stack([c for _, _, c in weights]), "B") if first.use_bias else ""
+    b = (
+        g.const(np.stack([cast(np.ndarray, c) for _, _, c in weights]), "B")  # set: use_bias
+        if first.use_bias
+        else ""
+    )
     attrs: dict[str, Any] = {"hidden_size": first.units, "direction": direction}
     if isinstance(first, rk.SimpleRNN):
         attrs["activations"] = [_RNN_ACTIVATIONS[c.activation] for c in cells]
@@ -330,7 +344,7 @@ def _export_recurrent(state: _State, layer: rk.Layer) -> None:
             if direction == "reverse":  # go_backwards returns the outputs in processing order
                 y = g.op("Slice", [y, g.ints([-1]), g.ints([-(2**62)]), g.ints([0]), g.ints([-1])])
             elif masked and not first.zero_output_for_mask:
-                y = _repeat_last_valid(g, y, state.lens)
+                y = _repeat_last_valid(g, y, cast(str, state.lens))  # masked
         state.x = _merge(g, y, merge, direction_axis=1)
         state.rank = 3
     else:  # y_h (D, B, H)

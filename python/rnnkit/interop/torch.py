@@ -10,7 +10,7 @@ bias; recurrent bias] for GRU (reset_after=True, the only GRU torch has), gates 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Union, cast, overload
 
 import numpy as np
 import torch
@@ -20,15 +20,22 @@ from rnnkit import backend
 from rnnkit import layers as rk
 from rnnkit.models import Model, Sequential
 
+# A layer torch expresses as one recurrent module: one direction, or both.
+_RecurrentLayer = Union[rk.Recurrent, rk.Bidirectional]
+
 _MODES = {  # torch RNNBase.mode -> (rnnkit class, SimpleRNN activation)
     "RNN_TANH": (rk.SimpleRNN, "tanh"),
     "RNN_RELU": (rk.SimpleRNN, "relu"),
     "LSTM": (rk.LSTM, None),
     "GRU": (rk.GRU, None),
 }
-_TORCH_RNN = {rk.SimpleRNN: nn.RNN, rk.LSTM: nn.LSTM, rk.GRU: nn.GRU}
+_TORCH_RNN: dict[type[rk.Recurrent], type[nn.RNNBase]] = {
+    rk.SimpleRNN: nn.RNN,
+    rk.LSTM: nn.LSTM,
+    rk.GRU: nn.GRU,
+}
 
-_ACTIVATIONS = {  # rnnkit activation name -> torch module factory
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {  # rnnkit name -> torch module factory
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
@@ -39,7 +46,7 @@ _ACTIVATIONS = {  # rnnkit activation name -> torch module factory
     "softsign": nn.Softsign,
     "swish": nn.SiLU,
 }
-_ACTIVATION_NAMES = {
+_ACTIVATION_NAMES: dict[type[nn.Module], str] = {
     nn.ReLU: "relu",
     nn.Tanh: "tanh",
     nn.Sigmoid: "sigmoid",
@@ -51,9 +58,14 @@ _ACTIVATION_NAMES = {
 
 def _gru_perm(units: int) -> np.ndarray:
     """Keras (z, r, h) <-> torch (r, z, n): swap the first two blocks (its own inverse)."""
-    return np.r_[units : 2 * units, 0:units, 2 * units : 3 * units]
+    perm: np.ndarray = np.r_[units : 2 * units, 0:units, 2 * units : 3 * units]
+    return perm
 
 
+@overload
+def _numpy(t: torch.Tensor) -> np.ndarray: ...
+@overload
+def _numpy(t: None) -> None: ...
 def _numpy(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().cpu().numpy().astype(backend.floatx())
 
@@ -72,12 +84,12 @@ def keras_weights_from_torch(
     if cls is rk.GRU:
         p = _gru_perm(w_hh.shape[1])
         out = [w_ih[p].T, w_hh[p].T]
-        if b_ih is not None:
-            out.append(np.stack([b_ih[p], b_hh[p]]))
+        if b_ih is not None:  # torch has both biases or neither
+            out.append(np.stack([b_ih[p], cast(np.ndarray, b_hh)[p]]))
     else:
         out = [w_ih.T, w_hh.T]
         if b_ih is not None:
-            out.append(b_ih + b_hh)
+            out.append(b_ih + cast(np.ndarray, b_hh))
     return [np.ascontiguousarray(a) for a in out]
 
 
@@ -107,7 +119,7 @@ def torch_weights_from_keras(layer: rk.Recurrent) -> list[np.ndarray | None]:
 # ---- from_torch ----------------------------------------------------------------------------------
 
 
-def from_torch(module: nn.Module, *, return_state: bool = False) -> Any:
+def from_torch(module: nn.Module, *, return_state: bool = False) -> rk.Layer:
     """An rnnkit layer (or model) computing what the torch ``module`` computes, same weights.
 
     Supported: ``nn.RNN`` (tanh or relu), ``nn.LSTM`` (no ``proj_size``), ``nn.GRU`` (any
@@ -150,7 +162,7 @@ def from_torch(module: nn.Module, *, return_state: bool = False) -> Any:
 
 def _from_torch_simple(module: nn.Module) -> rk.Layer:
     if isinstance(module, nn.Linear):
-        layer = rk.Dense(module.out_features, use_bias=module.bias is not None)
+        layer: rk.Layer = rk.Dense(module.out_features, use_bias=module.bias is not None)
         layer.build([(None, module.in_features)])
         weights = [_numpy(module.weight).T]
         if module.bias is not None:
@@ -190,7 +202,7 @@ def _from_torch_simple(module: nn.Module) -> rk.Layer:
 
 
 def _from_torch_sequential(module: nn.Sequential) -> Sequential:
-    layers: list[rk.Layer] = []
+    layers: list[rk.Layer | rk.SymbolicTensor] = []
     for child in module:
         converted = from_torch(child)
         layers.extend(converted.layers if isinstance(converted, Sequential) else [converted])
@@ -223,14 +235,15 @@ def _rnn_layers(module: nn.RNNBase, return_state: bool) -> list[rk.Layer]:
         weights = []
         for suffix in ("", "_reverse")[:directions]:
             names = [f"{w}_l{k}{suffix}" for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-            arrays = [_numpy(getattr(module, n, None)) for n in names]
+            # w_ih, w_hh, then b_ih, b_hh or (bias=False) None: one list holds both kinds.
+            arrays: list[Any] = [_numpy(getattr(module, n, None)) for n in names]
             weights += keras_weights_from_torch(cls, *arrays)
         layer.set_weights(weights)
         out.append(layer)
     return out
 
 
-def _from_torch_rnn(module: nn.RNNBase, return_state: bool) -> Any:
+def _from_torch_rnn(module: nn.RNNBase, return_state: bool) -> rk.Layer:
     layers = _rnn_layers(module, return_state)
     directions = 2 if module.bidirectional else 1
     if len(layers) == 1 and (directions == 1 or not return_state):
@@ -263,7 +276,7 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(a, dtype=np.float32))
 
 
-def _recurrent_parts(layer: rk.Layer) -> tuple[list[rk.Recurrent], bool]:
+def _recurrent_parts(layer: _RecurrentLayer) -> tuple[list[rk.Recurrent], bool]:
     """The directions of a recurrent layer (forward first) and whether it is bidirectional."""
     if isinstance(layer, rk.Bidirectional):
         fwd, bwd = layer.forward_layer, layer.backward_layer
@@ -287,7 +300,7 @@ def _recurrent_parts(layer: rk.Layer) -> tuple[list[rk.Recurrent], bool]:
     return [layer], False
 
 
-def _torch_rnn(group: list[rk.Layer], dropout: float) -> nn.RNNBase:
+def _torch_rnn(group: list[_RecurrentLayer], dropout: float) -> nn.RNNBase:
     """One torch module for consecutive compatible recurrent layers (stacked as num_layers)."""
     first = group[0]
     directions, bidirectional = _recurrent_parts(first)
@@ -320,7 +333,7 @@ def _torch_rnn(group: list[rk.Layer], dropout: float) -> nn.RNNBase:
     return module
 
 
-def _stackable(previous: rk.Layer, layer: rk.Layer) -> bool:
+def _stackable(previous: _RecurrentLayer, layer: rk.Layer) -> bool:
     """Whether ``layer`` can be the next torch layer of the module that ends with ``previous``."""
     if not isinstance(layer, (rk.Recurrent, rk.Bidirectional)) or type(layer) is not type(previous):
         return False
@@ -376,6 +389,7 @@ def _module_for(layer: rk.Layer) -> nn.Module | None:
         with torch.no_grad():
             linear.weight.copy_(_tensor(layer.kernel.T))
             if layer.use_bias:
+                assert layer.bias is not None  # built with use_bias
                 linear.bias.copy_(_tensor(layer.bias))
         activation = _activation_module(layer.activation.name, layer.name)
         return linear if activation is None else nn.Sequential(linear, activation)
@@ -404,7 +418,7 @@ def _activation_module(name: str, owner: str) -> nn.Module | None:
     return _ACTIVATIONS[name]()
 
 
-def to_torch(layer_or_model: Any) -> nn.Module:
+def to_torch(layer_or_model: rk.Layer) -> nn.Module:
     """A torch module computing what an rnnkit layer or Sequential computes, same weights.
 
     - SimpleRNN / LSTM / GRU (``reset_after=True``) -> ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``
@@ -470,20 +484,26 @@ def _sequential_to_torch(model: Sequential) -> nn.Module:
     return RnnkitModule(steps, keep_last)
 
 
-def _recurrent_group(layers: list[rk.Layer], start: int) -> tuple[list[rk.Layer], float, int]:
-    """The longest run of layers from ``start`` that one torch module stacks, its dropout, and
-    the index after it."""
-    group, dropout, i = [layers[start]], 0.0, start + 1
+def _recurrent_group(
+    layers: list[rk.Layer], start: int
+) -> tuple[list[_RecurrentLayer], float, int]:
+    """The longest run of layers from ``start`` (a recurrent one) that one torch module stacks,
+    its dropout, and the index after it."""
+    first = layers[start]
+    assert isinstance(first, (rk.Recurrent, rk.Bidirectional))  # the caller checked
+    group: list[_RecurrentLayer] = [first]
+    dropout, i = 0.0, start + 1
     while i < len(layers):
         rate, nxt = 0.0, i
-        if isinstance(layers[i], rk.Dropout):
-            rate, nxt = layers[i].rate, i + 1
+        between = layers[i]
+        if isinstance(between, rk.Dropout):
+            rate, nxt = between.rate, i + 1
         if nxt >= len(layers) or not _stackable(group[-1], layers[nxt]):
             break
         if len(group) > 1 and rate != dropout:
             break
         dropout = rate
-        group.append(layers[nxt])
+        group.append(cast(_RecurrentLayer, layers[nxt]))  # _stackable checked its type
         i = nxt + 1
     for layer in group:
         if layer.return_state:

@@ -22,7 +22,7 @@ import json
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from rnnkit.io._container import (
     tensors_sha256,
     write_atomic,
 )
+
+if TYPE_CHECKING:
+    from rnnkit.models import Model
 
 __all__ = [
     "FORMAT_NAME",
@@ -66,8 +69,8 @@ _MODEL_CLASSES = ("Sequential", "Model", "Functional")
 
 
 def save_model(
-    model: Any,
-    filepath: str | os.PathLike,
+    model: Model,
+    filepath: str | os.PathLike[str],
     overwrite: bool = True,
     *,
     tokenizer: Any = None,
@@ -92,13 +95,13 @@ def save_model(
     write_atomic(filepath, data, overwrite)
 
 
-def model_to_bytes(model: Any, *, tokenizer: Any = None, include_optimizer: bool = True) -> bytes:
+def model_to_bytes(model: Model, *, tokenizer: Any = None, include_optimizer: bool = True) -> bytes:
     """The bytes :func:`save_model` writes (what ``pickle``/``deepcopy`` of a model carry)."""
     document, tensors = _model_document(model, "model", tokenizer, include_optimizer)
     return _encode(document, tensors)
 
 
-def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+def save_weights(model: Model, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
     """Write the weights only (with their names), as Keras's ``save_weights``; atomic.
 
     Read them with :func:`load_weights` into a model of the same architecture.
@@ -112,8 +115,8 @@ def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True
 
 
 def save_checkpoint(
-    model: Any,
-    filepath: str | os.PathLike,
+    model: Model,
+    filepath: str | os.PathLike[str],
     *,
     epoch: int | None = None,
     callbacks: Any = None,
@@ -300,7 +303,9 @@ def _compile_config(model: Any) -> dict[str, Any] | None:
     return config
 
 
-def _compile_from_config(model: Any, config: Any, where: str, custom_objects: dict) -> None:
+def _compile_from_config(
+    model: Any, config: Any, where: str, custom_objects: dict[str, Any]
+) -> None:
     from rnnkit import metrics, optimizers
 
     if not isinstance(config, dict):
@@ -331,7 +336,7 @@ def _compile_from_config(model: Any, config: Any, where: str, custom_objects: di
         raise ValueError(f"{where} bad compile settings: {exc}") from None
 
 
-def _loss_from_spec(spec: Any, custom_objects: dict) -> Any:
+def _loss_from_spec(spec: Any, custom_objects: dict[str, Any]) -> Any:
     from rnnkit import losses
 
     if spec is None:
@@ -409,7 +414,7 @@ class _File:
         return self.container.array(key)
 
 
-def _open(source: str | os.PathLike | bytes, where: str) -> _File:
+def _open(source: str | os.PathLike[str] | bytes, where: str) -> _File:
     """Read and validate a file (or its bytes): container, metadata, version, checksum."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
@@ -466,15 +471,17 @@ def _open(source: str | os.PathLike | bytes, where: str) -> _File:
     return _File(document, container, where)
 
 
-def read_metadata(filepath: str | os.PathLike) -> dict[str, Any]:
+def read_metadata(filepath: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON document of an rnnkit file (validated, checksum verified), without building
     the model: format and rnnkit versions, content, architecture, tokenizer, ..."""
     return _open(filepath, "[read_metadata]").document
 
 
 def load_model(
-    filepath: str | os.PathLike, custom_objects: dict | None = None, compile: bool = True
-) -> Any:
+    filepath: str | os.PathLike[str],
+    custom_objects: dict[str, Any] | None = None,
+    compile: bool = True,
+) -> Model:
     """The model saved in ``filepath`` (a model file or a checkpoint), predicting bitwise as
     the saved one did; compiled as it was (optimizer state included) unless ``compile=False``.
 
@@ -488,12 +495,12 @@ def load_model(
     return _load(_open(filepath, "[load_model]"), custom_objects, compile)
 
 
-def _model_from_bytes(data: bytes) -> Any:
+def _model_from_bytes(data: bytes) -> Model:
     """Rebuild a model from :func:`model_to_bytes` (the unpickling side of ``Model.__reduce__``)."""
     return _load(_open(data, "[load_model] (bytes):"), None, True)
 
 
-def _load(file: _File, custom_objects: dict | None, compile: bool) -> Any:
+def _load(file: _File, custom_objects: dict[str, Any] | None, compile: bool) -> Model:
     where, document = file.where, file.document
     if document["content"] == "weights":
         raise ValueError(
@@ -514,7 +521,7 @@ def _load(file: _File, custom_objects: dict | None, compile: bool) -> Any:
     return model
 
 
-def _build_model(file: _File, custom_objects: dict) -> Any:
+def _build_model(file: _File, custom_objects: dict[str, Any]) -> Model:
     """The architecture, built with no more weight values than the file holds."""
     from rnnkit.layers.base import weight_budget
     from rnnkit.models import Model, Sequential
@@ -656,7 +663,7 @@ def _assign_optimizer_state(model: Any, file: _File) -> None:
 # ---- weights into an existing model --------------------------------------------------------------
 
 
-def load_weights(model: Any, filepath: str | os.PathLike) -> None:
+def load_weights(model: Model, filepath: str | os.PathLike[str]) -> None:
     """Set ``model``'s weights from a weights, model or checkpoint file (matched by position,
     shapes checked; nothing is changed when anything does not match).
 
@@ -684,7 +691,7 @@ class TrainingState:
     callbacks: dict[str, Any]
 
 
-def restore_checkpoint(model: Any, filepath: str | os.PathLike) -> TrainingState:
+def restore_checkpoint(model: Model, filepath: str | os.PathLike[str]) -> TrainingState:
     """Load a checkpoint into a compiled ``model`` of the same architecture: weights, carried
     states, the optimizer's slots, step and learning rate. Returns the training state that
     ``fit`` applies once its callbacks have started (see :func:`apply_training_state`).

@@ -7,11 +7,15 @@ B batch, I input size, H hidden size, G gates.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from collections.abc import Sequence
+from typing import Any, Optional, TypeVar, cast, overload
 
 import numpy as np
 
 ArrayOrNone = Optional[np.ndarray]
+# (w_ih, w_hh, b_ih, b_hh): the weights are arrays, the biases arrays or None.
+WeightArrays = tuple[np.ndarray, np.ndarray, ArrayOrNone, ArrayOrNone]
+_T = TypeVar("_T")
 
 
 def _to_ndarray(op: str, name: str, value: Any) -> np.ndarray:
@@ -96,7 +100,7 @@ def check_weights(
     b_hh: Any,
     dtype: np.dtype,
     input_size: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, ArrayOrNone, ArrayOrNone]:
+) -> WeightArrays:
     """Check and cast w_ih (G*H,I), w_hh (G*H,H), b_ih/b_hh (G*H,) or None.
 
     H is w_hh.shape[1]; I is `input_size` (from x) or, when that is None (pack_*),
@@ -135,7 +139,7 @@ def sequence_inputs(
     mask: Any,
     reverse: Any,
     training: Any,
-) -> tuple[np.ndarray, tuple[np.ndarray, ...], tuple[np.ndarray, ...], np.ndarray, bool, bool]:
+) -> tuple[np.ndarray, WeightArrays, tuple[np.ndarray, ...], np.ndarray, bool, bool]:
     """Check and convert a forward's arguments.
 
     Returns x (T,B,I) in the compute dtype, (w_ih, w_hh, b_ih, b_hh) in it, the initial states
@@ -158,7 +162,7 @@ def sequence_inputs(
 
 
 def incoming_gradients(
-    op: str, saved: Any, dy: Any, d_final: tuple[Any, ...], return_dh_seq: Any
+    op: str, saved: Any, dy: Any, d_final: Sequence[Any], return_dh_seq: Any
 ) -> tuple[np.ndarray, tuple[np.ndarray, ...], bool]:
     """dy (T,B,H) and the final states' gradients (B,H each; `d_final` is (dh_n,) or
     (dh_n, dc_n)) as fresh arrays in the saved dtype, zeros for None; and return_dh_seq."""
@@ -266,7 +270,9 @@ def check_choice(op: str, name: str, value: Any, choices: tuple[str, ...]) -> st
     return value
 
 
-def check_instance(op: str, name: str, value: Any, expected_type: type, expected: str) -> Any:
+def check_instance(
+    op: str, name: str, value: object, expected_type: type[_T], expected: str
+) -> _T:
     """TypeError unless `value` is an `expected_type` (a saved or packed-weights object)."""
     if not isinstance(value, expected_type):
         kind = type(value)
@@ -275,6 +281,12 @@ def check_instance(op: str, name: str, value: Any, expected_type: type, expected
     return value
 
 
+@overload
+def frozen_copy(arr: np.ndarray) -> np.ndarray: ...
+@overload
+def frozen_copy(arr: None) -> None: ...
+@overload
+def frozen_copy(arr: ArrayOrNone) -> ArrayOrNone: ...
 def frozen_copy(arr: ArrayOrNone) -> ArrayOrNone:
     """A read-only copy (None stays None): what saved and packed-weights objects hold."""
     if arr is None:
@@ -289,8 +301,8 @@ def as_dtype(arr: ArrayOrNone, dtype: np.dtype) -> ArrayOrNone:
 
 
 def step_inputs(
-    op: str, x_t: Any, weights: Any, weights_type: type, pack_name: str
-) -> tuple[np.ndarray, tuple[ArrayOrNone, ...]]:
+    op: str, x_t: Any, weights: Any, weights_type: type[Any], pack_name: str
+) -> tuple[np.ndarray, WeightArrays]:
     """Check a step's packed weights and x_t (B,I); cast both to the step's compute dtype.
 
     Returns x_t and (w_ih, w_hh, b_ih, b_hh) in the dtype of x_t's rule (float64 or float32).
@@ -300,7 +312,8 @@ def step_inputs(
     )
     x_t, dtype = input_array(op, "x_t", x_t, "(B, I)")
     check_shape(op, "x_t", x_t, (x_t.shape[0], w.w_ih.shape[1]), "(B, I)")
-    return x_t, tuple(as_dtype(a, dtype) for a in (w.w_ih, w.w_hh, w.b_ih, w.b_hh))
+    arrays = tuple(as_dtype(a, dtype) for a in (w.w_ih, w.w_hh, w.b_ih, w.b_hh))
+    return x_t, cast(WeightArrays, arrays)  # the packed w_ih and w_hh are never None
 
 
 def check_out(op: str, name: str, out: Any, dtype: np.dtype, shape: tuple[int, ...]) -> None:
@@ -324,10 +337,14 @@ def write_out(out: np.ndarray | None, value: np.ndarray) -> np.ndarray:
 
 def linear(v: np.ndarray, w: np.ndarray, b: ArrayOrNone) -> np.ndarray:
     """v W^T + b: v (B,K), w (N,K), b (N,) or None -> (B,N)."""
-    out = v @ w.T
+    out: np.ndarray = v @ w.T
     return out if b is None else out + b
 
 
+@overload
+def gate_blocks(arr: np.ndarray, gates: int) -> tuple[np.ndarray, ...]: ...
+@overload
+def gate_blocks(arr: ArrayOrNone, gates: int) -> tuple[ArrayOrNone, ...]: ...
 def gate_blocks(arr: ArrayOrNone, gates: int) -> tuple[ArrayOrNone, ...]:
     """Split a weight (G*H,K) or bias (G*H,) into its G gate blocks (H,K) / (H,); None -> Nones."""
     if arr is None:
@@ -341,4 +358,5 @@ def sigmoid(a: np.ndarray) -> np.ndarray:
     NaN propagates quietly, as through tanh (logaddexp alone would warn about it).
     """
     with np.errstate(invalid="ignore"):
-        return np.exp(-np.logaddexp(0.0, -a))
+        s: np.ndarray = np.exp(-np.logaddexp(0.0, -a))
+    return s

@@ -117,11 +117,12 @@ def gru_forward(
 
     saved = None
     if training:
+        copy = cm.frozen_copy
         saved = GRUSaved(
-            *map(cm.frozen_copy, (x, h0, w_ih, w_hh, b_ih, b_hh, valid)),
+            copy(x), copy(h0), copy(w_ih), copy(w_hh), copy(b_ih), copy(b_hh), copy(valid),
             reverse,
             reset_after,
-            *map(cm.frozen_copy, (h_prev, r, z, n, hn if reset_after else None)),
+            copy(h_prev), copy(r), copy(z), copy(n), copy(hn if reset_after else None),
         )
     return y, h, saved
 
@@ -156,6 +157,7 @@ def gru_backward(
         da_z = dh_out * (h - n) * z * (1 - z)  # gradients of the gates' pre-activations
         da_n = dn * (1 - n**2)
         if s.reset_after:
+            assert s.hn is not None  # GRUSaved keeps hn exactly when reset_after
             hn = s.hn[t, run]
             da_r = da_n * hn * r * (1 - r)
             dhn = da_n * r  # dLoss/d(W_hn h + b_hn)
@@ -186,8 +188,9 @@ def pack_gru(
     """Copy and check the weights once for gru_step: w_ih (3*H,I), w_hh (3*H,H), biases."""
     op = "pack_gru"
     reset_after = cm.check_flag(op, "reset_after", reset_after)
-    arrays = cm.check_weights(op, 3, w_ih, w_hh, b_ih, b_hh, np.dtype(np.float64))
-    return GRUWeights(*map(cm.frozen_copy, arrays), reset_after=reset_after)
+    w_ih, w_hh, b_ih, b_hh = cm.check_weights(op, 3, w_ih, w_hh, b_ih, b_hh, np.dtype(np.float64))
+    copy = cm.frozen_copy
+    return GRUWeights(copy(w_ih), copy(w_hh), copy(b_ih), copy(b_hh), reset_after=reset_after)
 
 
 def gru_step(x_t: Any, h: Any, weights: GRUWeights, *, out: Any = None) -> np.ndarray:

@@ -110,10 +110,12 @@ def lstm_forward(
 
     saved = None
     if training:
+        copy = cm.frozen_copy
         saved = LSTMSaved(
-            *map(cm.frozen_copy, (x, h0, c0, w_ih, w_hh, b_ih, b_hh, valid)),
+            copy(x), copy(h0), copy(c0), copy(w_ih), copy(w_hh), copy(b_ih), copy(b_hh),
+            copy(valid),
             reverse,
-            *map(cm.frozen_copy, (h_prev, c_prev, i, f, g, o, c_new)),
+            copy(h_prev), copy(c_prev), copy(i), copy(f), copy(g), copy(o), copy(c_new),
         )
     return y, (h, c), saved
 
@@ -165,8 +167,11 @@ def lstm_backward(
 
 def pack_lstm(w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any) -> LSTMWeights:
     """Copy and check the weights once for lstm_step: w_ih (4*H,I), w_hh (4*H,H), biases."""
-    arrays = cm.check_weights("pack_lstm", 4, w_ih, w_hh, b_ih, b_hh, np.dtype(np.float64))
-    return LSTMWeights(*map(cm.frozen_copy, arrays))
+    w_ih, w_hh, b_ih, b_hh = cm.check_weights(
+        "pack_lstm", 4, w_ih, w_hh, b_ih, b_hh, np.dtype(np.float64)
+    )
+    copy = cm.frozen_copy
+    return LSTMWeights(copy(w_ih), copy(w_hh), copy(b_ih), copy(b_hh))
 
 
 def lstm_step(

@@ -54,7 +54,8 @@ def _cell(
 ) -> np.ndarray:
     """One step: x_t (B,I), h (B,H) -> h' (B,H)."""
     a = cm.linear(x_t, w_ih, b_ih) + cm.linear(h, w_hh, b_hh)
-    return np.tanh(a) if activation == "tanh" else np.maximum(a, 0)
+    h_new: np.ndarray = np.tanh(a) if activation == "tanh" else np.maximum(a, 0)
+    return h_new
 
 
 def rnn_forward(
@@ -97,11 +98,12 @@ def rnn_forward(
 
     saved = None
     if training:
+        copy = cm.frozen_copy
         saved = RNNSaved(
-            *map(cm.frozen_copy, (x, h0, w_ih, w_hh, b_ih, b_hh, valid)),
+            copy(x), copy(h0), copy(w_ih), copy(w_hh), copy(b_ih), copy(b_hh), copy(valid),
             reverse,
             activation,
-            *map(cm.frozen_copy, (h_prev, h_new)),
+            copy(h_prev), copy(h_new),
         )
     return y, h, saved
 
@@ -149,8 +151,9 @@ def pack_rnn(
     """Copy and check the weights once for rnn_step: w_ih (H,I), w_hh (H,H), biases (H,)."""
     op = "pack_rnn"
     activation = cm.check_choice(op, "activation", activation, ACTIVATIONS)
-    arrays = cm.check_weights(op, 1, w_ih, w_hh, b_ih, b_hh, np.dtype(np.float64))
-    return RNNWeights(*map(cm.frozen_copy, arrays), activation=activation)
+    w_ih, w_hh, b_ih, b_hh = cm.check_weights(op, 1, w_ih, w_hh, b_ih, b_hh, np.dtype(np.float64))
+    copy = cm.frozen_copy
+    return RNNWeights(copy(w_ih), copy(w_hh), copy(b_ih), copy(b_hh), activation=activation)
 
 
 def rnn_step(x_t: Any, h: Any, weights: RNNWeights, *, out: Any = None) -> np.ndarray:
