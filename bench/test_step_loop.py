@@ -140,9 +140,11 @@ def main() -> None:
     print("  cell  T, B, I, H          rnnkit us/step  torch us/step  reference us/step  vs torch")
     for cell, shape in CASES:
         x, w = inputs(shape), weights(cell, shape[2], shape[3])
-        ours = median_seconds(rnnkit_loop(ops, cell, x, w))
-        theirs = median_seconds(torch_loop(cell, x, w))
+        # The NumPy reference first: OpenBLAS's threads spin for a while after its calls and
+        # would take the cores from whatever runs next.
         ref = median_seconds(rnnkit_loop(reference, cell, x, w))
+        theirs = median_seconds(torch_loop(cell, x, w))
+        ours = median_seconds(rnnkit_loop(ops, cell, x, w))
         steps = shape[0]
         print(
             f"  {cell:5s} {str(shape)[1:-1]:18s} {ours / steps * 1e6:14.1f} "
