@@ -225,12 +225,21 @@ def same_threads(n: int) -> Iterator[None]:
             torch.set_num_threads(torch_previous)
 
 
+def blas_threads_sleep(seconds: float = 0.3) -> None:
+    """Wait until NumPy's BLAS threads sleep again. OpenBLAS's threads spin for up to about
+    0.2 s after a call; whatever runs then shares the cores with them (measured here: an LSTM
+    forward at (50, 64, 256, 256) took 33 ms right after a matmul, 15 ms 0.2 s later)."""
+    time.sleep(seconds)
+
+
 def sgemm_peak(n: int = 2048, repeats: int = 3) -> float:
     """GFLOP/s of NumPy's float32 n³ matmul (its BLAS): the machine's practical peak."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(np.float32)
     b = rng.standard_normal((n, n)).astype(np.float32)
-    return 2.0 * n**3 / median_time(lambda: a @ b, repeats) / 1e9
+    peak = 2.0 * n**3 / median_time(lambda: a @ b, repeats) / 1e9
+    blas_threads_sleep()
+    return peak
 
 
 def cpu_name() -> str:
@@ -260,6 +269,10 @@ def run(
         for case in selected:
             inp = make_inputs(case)
             repeats = repeats_for(case)
+            t_ref = None
+            if with_reference:
+                t_ref = median_time(reference_call(case, inp), max(5, repeats // 4))
+                blas_threads_sleep()
             t_rnnkit = median_time(rnnkit_call(case, inp), repeats)
             row: dict[str, Any] = {
                 "case": case.name, "cell": case.cell, "mode": case.mode,
@@ -267,8 +280,7 @@ def run(
                 "rnnkit_ms": t_rnnkit * 1e3,
                 "gflops": case.flops() / t_rnnkit / 1e9,
             }
-            if with_reference:
-                t_ref = median_time(reference_call(case, inp), max(5, repeats // 4))
+            if t_ref is not None:
                 row["reference_ms"] = t_ref * 1e3
                 row["vs_reference"] = t_ref / t_rnnkit
             call = torch_call(case, inp) if with_torch else None
