@@ -13,14 +13,13 @@ Shapes are the fast-kernels issue's batch-1 shapes, (T, B, I, H) = (100, 1, 256,
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 import rnnkit
 from rnnkit import ops, reference
+from rnnkit.bench import median_time
 
 SHAPES = [(100, 1, 256, 256), (25, 1, 512, 512), (100, 1, 1, 10)]
 CELLS = ("rnn", "lstm", "gru")
@@ -86,13 +85,7 @@ def torch_loop(cell: str, x: np.ndarray, w: list[np.ndarray]) -> Callable[[], np
 
 
 def median_seconds(run: Callable[[], object], repeats: int = 7) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_time(run, repeats)
 
 
 def case_id(case: tuple[str, tuple[int, int, int, int]]) -> str:
