@@ -479,3 +479,43 @@ def test_dense_matmul_on_rnnkit_threads_matches_numpy(isa, shape) -> None:
     assert _core._matmul(a.astype(np.float64), b) is None
     with pytest.raises(ValueError, match="inner dimensions"):
         _core._matmul(a, np.zeros((k + 1, n), np.float32))
+
+
+def test_training_step_cpp_paths_accept_unpickled_and_refuse_unaligned_arrays() -> None:
+    """An array that went through pickle (Dask, joblib workers) has an equal but distinct
+    float32 dtype object: the C++ paths must still take it (else predictions computed in a
+    worker would differ in the last bits); an unaligned buffer is declined, not read."""
+    import pickle
+
+    from rnnkit import _core
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((6, 5)).astype(np.float32)
+    b = rng.standard_normal((5, 3)).astype(np.float32)
+    a2, b2 = pickle.loads(pickle.dumps(a)), pickle.loads(pickle.dumps(b))
+    np.testing.assert_array_equal(_core._matmul(a2, b2), _core._matmul(a, b))
+    grads = [pickle.loads(pickle.dumps(np.ones(3, np.float32)))]
+    m, v = np.zeros(3, np.float32), np.zeros(3, np.float32)
+    assert _core._adam_update([np.ones(3, np.float32)], grads, m, v, 0.1, 0.1, 0.001, 1e-7,
+                              False, 0.0, 0.1)
+    raw = np.zeros(6 * 5 * 4 + 1, np.uint8)
+    unaligned = np.frombuffer(raw.data, np.float32, count=30, offset=1).reshape(6, 5)
+    assert not unaligned.flags.aligned
+    assert _core._matmul(unaligned, b) is None
+
+    model = rnnkit.Sequential([rnnkit.layers.Input((5,)), Dense(7, activation="relu"), Dense(3)])
+    x = rng.standard_normal((9, 5)).astype(np.float32)
+    np.testing.assert_array_equal(
+        model.predict(pickle.loads(pickle.dumps(x)), verbose=0), model.predict(x, verbose=0)
+    )
+
+
+def test_dense_backward_on_an_empty_batch() -> None:
+    """A rank's shard of a short last batch can be empty: the step must not fail."""
+    model = rnnkit.Sequential(
+        [rnnkit.layers.Input((4, 3)), LSTM(5, return_sequences=True), Dense(2)]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    _, grads = model.compute_gradients(np.zeros((0, 4, 3), np.float32),
+                                       np.zeros((0, 4, 2), np.float32))
+    assert [g.shape for g in grads] == [w.shape for w in model.trainable_weights]

@@ -295,7 +295,7 @@ py::array_t<float> out_array(py::handle obj, const char* op, const char* name, i
     type_error(op, std::string(name) + " must be a numpy float32 array, got " + type_name(obj));
   }
   py::array arr = py::reinterpret_borrow<py::array>(obj);
-  if (!arr.dtype().is(py::dtype::of<float>())) {
+  if (!is_float32(arr)) {
     type_error(op, std::string(name) + " has dtype " + py::str(arr.dtype()).cast<std::string>() +
                        ", expected float32");
   }

@@ -56,6 +56,11 @@ std::shared_ptr<Packed> pack(Cell cell, const char* op, py::handle w_ih, py::han
 py::object step(Family family, const char* op, py::handle x, py::handle h, py::handle c,
                 py::handle weights, py::handle out);
 
+// A float32 array in native byte order. Compares dtypes by equivalence: an array that went
+// through pickle (to a Dask worker, a joblib process) carries an equal float32 dtype that is
+// not the same object as NumPy's.
+inline bool is_float32(py::handle h) { return py::isinstance<py::array_t<float>>(h); }
+
 // A bool argument (Python bool or numpy.bool_); anything else is a TypeError naming it.
 bool flag(py::handle value, const char* op, const char* name);
 Cell rnn_cell(py::handle activation, const char* op);

@@ -23,12 +23,14 @@ namespace rnnkit {
 namespace {
 
 using FloatArray = py::array_t<float, py::array::c_style>;
+// NumPy's ALIGNED flag: an unaligned buffer (np.frombuffer at an odd offset) is declined.
+constexpr int kAligned = py::detail::npy_api::NPY_ARRAY_ALIGNED_;
 
 // A writeable C-contiguous float32 array, or nothing (the caller then takes the NumPy path).
 bool as_float32(py::handle h, py::array* out) {
   if (!py::isinstance<py::array>(h)) return false;
   auto a = py::reinterpret_borrow<py::array>(h);
-  if (!a.dtype().is(py::dtype::of<float>())) return false;
+  if (!is_float32(a) || !(a.flags() & kAligned)) return false;
   if (!(a.flags() & py::array::c_style) || !a.writeable()) return false;
   *out = a;
   return true;
@@ -52,12 +54,9 @@ bool adam_update(py::sequence variables, py::sequence grads, py::handle m_obj,
     if (!as_float32(variables[i], &vars[i])) return false;
     // Gradients may be strided (a transposed view): read through a C-contiguous copy then.
     py::handle g = grads[i];
-    if (!py::isinstance<py::array>(g) ||
-        !py::reinterpret_borrow<py::array>(g).dtype().is(py::dtype::of<float>())) {
-      return false;
-    }
+    if (!is_float32(g)) return false;
     gs[i] = FloatArray::ensure(g);
-    if (!gs[i]) return false;
+    if (!gs[i] || !(gs[i].flags() & kAligned)) return false;
     if (vars[i].size() != gs[i].size()) return false;
     total += vars[i].size();
   }
@@ -93,12 +92,15 @@ bool embedding_grad(py::handle ids_obj, py::handle rows_obj, py::handle out_obj)
   if (!py::isinstance<py::array_t<int64_t>>(ids_obj)) return false;
   auto ids = py::array_t<int64_t, py::array::c_style>::ensure(ids_obj);
   if (!ids || ids.ndim() != 1 || !py::isinstance<py::array>(rows_obj) ||
-      !py::reinterpret_borrow<py::array>(rows_obj).dtype().is(py::dtype::of<float>())) {
+      !is_float32(rows_obj)) {
     return false;
   }
   auto rows = FloatArray::ensure(rows_obj);
   const py::ssize_t n = ids.shape(0), vocab = out.shape(0), dim = out.shape(1);
-  if (!rows || rows.ndim() != 2 || rows.shape(0) != n || rows.shape(1) != dim) return false;
+  if (!rows || rows.ndim() != 2 || rows.shape(0) != n || rows.shape(1) != dim ||
+      !(rows.flags() & kAligned) || !(ids.flags() & kAligned)) {
+    return false;
+  }
   const int64_t* id = ids.data();
   for (py::ssize_t i = 0; i < n; ++i) {
     if (id[i] < 0 || id[i] >= vocab) return false;
@@ -119,14 +121,16 @@ bool embedding_grad(py::handle ids_obj, py::handle rows_obj, py::handle out_obj)
 // grad[r,c] = softmax(z[r])_c * sum_c t[r,c] - t[r,c] (d loss[r] / d z[r,c]).
 // The NumPy path's formulas (shift by the row max, log of the summed exponentials), with
 // the exponentials from the kernels' vector exp (<= 2 ulp) and the sums in double; a NaN logit
-// makes its row's loss and gradient NaN, as there.
+// makes its row's loss and gradient NaN, as there. grad must not overlap z or t (it is written
+// before they are read for its row).
 bool softmax_xent(py::handle z_obj, py::handle t_obj, py::handle loss_obj, py::handle grad_obj) {
   py::array z, t, loss, grad;
   if (!as_float32(loss_obj, &loss) || !as_float32(grad_obj, &grad)) return false;
   for (auto [h, a] : {std::pair<py::handle, py::array*>{z_obj, &z}, {t_obj, &t}}) {
     if (!py::isinstance<py::array>(h)) return false;
     auto arr = py::reinterpret_borrow<py::array>(h);
-    if (!arr.dtype().is(py::dtype::of<float>()) || !(arr.flags() & py::array::c_style)) {
+    if (!is_float32(arr) || !(arr.flags() & py::array::c_style) ||
+        !(arr.flags() & kAligned)) {
       return false;
     }
     *a = arr;
@@ -182,7 +186,7 @@ bool operand(py::handle h, bool transpose, py::array* out, int64_t* rows, int64_
              int64_t* rs, int64_t* cs) {
   if (!py::isinstance<py::array>(h)) return false;
   auto a = py::reinterpret_borrow<py::array>(h);
-  if (!a.dtype().is(py::dtype::of<float>()) || a.ndim() != 2) return false;
+  if (!is_float32(a) || a.ndim() != 2 || !(a.flags() & kAligned)) return false;
   if (a.strides(0) % static_cast<py::ssize_t>(sizeof(float)) != 0 ||
       a.strides(1) % static_cast<py::ssize_t>(sizeof(float)) != 0) {
     return false;

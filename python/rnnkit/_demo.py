@@ -182,28 +182,35 @@ def run(
         f"characters, {vocab - 1} symbols), {minutes:g} min budget"
     )
     started = time.perf_counter()
+    budget = minutes * 60.0
     batches = random_batches(ids, seq_len, batch_size, np.random.default_rng(seed))
+    history: Any = None
     first: list[float] = []
     if epochs is None:
         # Time one epoch, then show a progress bar over the epochs the budget holds (TimeBudget
-        # still stops early if later epochs run slower).
-        first = model.fit(batches, steps_per_epoch=steps_per_epoch, epochs=1, verbose=0).history[
-            "loss"
-        ]
-        per_epoch = time.perf_counter() - started
-        epochs = max(2, int(minutes * 60.0 / per_epoch))
-        print(
-            f"epoch 1: loss {first[0]:.3f} in {per_epoch:.1f} s; the budget holds {epochs} epochs"
+        # still stops early if later epochs run slower, or inside an epoch that overruns).
+        history = model.fit(
+            batches,
+            steps_per_epoch=steps_per_epoch,
+            epochs=1,
+            callbacks=[TimeBudget(budget)],
+            verbose=0,
         )
-    history = model.fit(
-        batches,
-        steps_per_epoch=steps_per_epoch,
-        epochs=epochs,
-        initial_epoch=len(first),
-        callbacks=[TimeBudget(minutes * 60.0 - (time.perf_counter() - started))],
-        verbose=1,
-    )
-    history.history["loss"] = first + history.history.get("loss", [])
+        first = history.history.get("loss", [])
+        per_epoch = time.perf_counter() - started
+        epochs = len(first) + max(0, int((budget - per_epoch) / per_epoch))
+        held = f"the budget holds {epochs} epochs" if epochs > 1 else "the budget is used"
+        print(f"epoch 1: loss {first[0]:.3f} in {per_epoch:.1f} s; {held}")
+    if epochs > len(first):
+        history = model.fit(
+            batches,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            initial_epoch=len(first),
+            callbacks=[TimeBudget(budget - (time.perf_counter() - started))],
+            verbose=1,
+        )
+        history.history["loss"] = first + history.history.get("loss", [])
     done = len(history.history["loss"])
     print(_loss_line(history, started, [steps_per_epoch * batch_size * seq_len] * done))
     print_samples(model, tokenizer, "The ", 240, seed)

@@ -116,7 +116,8 @@ class Dense(Layer):
         grads = [_matmul(_flat_rows(x), dz_rows, transpose_a=True)]
         if self.bias is not None:
             grads.append(dz_rows.sum(axis=0))
-        dx = _matmul(dz_rows, self.kernel, transpose_b=True).reshape(*dz.shape[:-1], -1)
+        dx = _matmul(dz_rows, self.kernel, transpose_b=True)
+        dx = dx.reshape(*dz.shape[:-1], self.kernel.shape[0])  # explicit: dz may have 0 rows
         return dx, grads
 
     def _backward(self, dy: np.ndarray, cache: Any) -> tuple[np.ndarray, list[np.ndarray]]:
