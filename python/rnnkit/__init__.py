@@ -16,6 +16,10 @@ import os as _os
 # loads libgomp; an explicit user setting wins. (Measured in BENCHMARKS.md.)
 _os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
+from rnnkit import _malloc  # before anything allocates much
+
+_malloc.tune()
+
 from rnnkit import (
     _threadpool,
     backend,
