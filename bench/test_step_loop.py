@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import rnnkit
 from rnnkit import ops, reference
-from rnnkit.bench import median_time
+from rnnkit.bench import blas_threads_sleep, median_time
 
 SHAPES = [(100, 1, 256, 256), (25, 1, 512, 512), (100, 1, 1, 10)]
 CELLS = ("rnn", "lstm", "gru")
@@ -84,10 +84,6 @@ def torch_loop(cell: str, x: np.ndarray, w: list[np.ndarray]) -> Callable[[], np
     return run
 
 
-def median_seconds(run: Callable[[], object], repeats: int = 7) -> float:
-    return median_time(run, repeats)
-
-
 def case_id(case: tuple[str, tuple[int, int, int, int]]) -> str:
     cell, (t, _b, i, h) = case
     return f"{cell}-T{t}-I{i}-H{h}"
@@ -133,11 +129,12 @@ def main() -> None:
     print("  cell  T, B, I, H          rnnkit us/step  torch us/step  reference us/step  vs torch")
     for cell, shape in CASES:
         x, w = inputs(shape), weights(cell, shape[2], shape[3])
-        # The NumPy reference first: OpenBLAS's threads spin for a while after its calls and
-        # would take the cores from whatever runs next.
-        ref = median_seconds(rnnkit_loop(reference, cell, x, w))
-        theirs = median_seconds(torch_loop(cell, x, w))
-        ours = median_seconds(rnnkit_loop(ops, cell, x, w))
+        # The NumPy reference first, then a pause: OpenBLAS's threads spin for a while after
+        # its calls and would take the cores from whatever runs next.
+        ref = median_time(rnnkit_loop(reference, cell, x, w), 7)
+        blas_threads_sleep()
+        theirs = median_time(torch_loop(cell, x, w), 7)
+        ours = median_time(rnnkit_loop(ops, cell, x, w), 7)
         steps = shape[0]
         print(
             f"  {cell:5s} {str(shape)[1:-1]:18s} {ours / steps * 1e6:14.1f} "
