@@ -14,7 +14,6 @@ import pytest
 import rnnkit
 from rnnkit import ops
 from rnnkit import reference as ref
-
 from test_ops import CELL_PARAMS, FWD_TOL, draw, f64
 
 # (T, B, I, H): B > H throughout; B past one vector, in a partial one, and several vectors;
