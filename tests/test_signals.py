@@ -1,8 +1,11 @@
 """Ctrl-C reaches long kernel calls and training loops (DESIGN §9).
 
 Each case runs in a subprocess that sends SIGINT to itself from a helper thread while its main
-thread is inside a long call. Only the ordering is asserted: the call must end with
-KeyboardInterrupt instead of completing. The kernels poll for signals between steps.
+thread is inside a long call. The call must end with KeyboardInterrupt instead of completing.
+A signal that arrives just after a call returns raises there too, so the inference paths that
+run threads without a barrier (batch slices, the batch in vector lanes) are also timed: the
+signal goes a third of the way into a call whose full length was measured just before, and the
+call must end within the next third. The kernels poll for signals between steps.
 """
 
 from __future__ import annotations
@@ -24,6 +27,25 @@ def interrupt_after(seconds):
         time.sleep(seconds)
         os.kill(os.getpid(), signal.SIGINT)
     threading.Thread(target=fire, daemon=True).start()
+
+# Times call() once, then runs it again with SIGINT sent a third of the way in: a kernel that
+# stops within the next third prints 'interrupted', one that runs on to the end prints 'late'.
+def interrupt_midway(call):
+    start = time.perf_counter()
+    call()
+    full = time.perf_counter() - start
+    sent = []
+    def fire():
+        time.sleep(full / 3)
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Thread(target=fire, daemon=True).start()
+    try:
+        call()
+    except KeyboardInterrupt:
+        late = time.perf_counter() - sent[0] > full / 3
+        print("late" if late else "interrupted")
+        raise SystemExit(0)
 """
 
 KERNEL_CASES = {
@@ -33,6 +55,20 @@ x = np.zeros((T, 1, 8), np.float32)
 w_ih = np.zeros((4 * H, 8), np.float32); w_hh = np.zeros((4 * H, H), np.float32)
 interrupt_after(0.2)
 ops.lstm_forward(x, None, None, w_ih, w_hh, None, None)
+""",
+    "rnn_forward_batch_slices": """
+T, B, H = 20_000, 16, 256  # each thread runs a slice of the batch on its own
+rnnkit.set_num_threads(2)
+x = np.zeros((T, B, 8), np.float32)
+w_ih = np.zeros((H, 8), np.float32); w_hh = np.zeros((H, H), np.float32)
+interrupt_midway(lambda: ops.rnn_forward(x, None, w_ih, w_hh, None, None))
+""",
+    "lstm_forward_small_hidden": """
+T, B, H = 100_000, 64, 10  # the batch in the vector lanes, two threads
+rnnkit.set_num_threads(2)
+x = np.zeros((T, B, 1), np.float32)
+w_ih = np.zeros((4 * H, 1), np.float32); w_hh = np.zeros((4 * H, H), np.float32)
+interrupt_midway(lambda: ops.lstm_forward(x, None, None, w_ih, w_hh, None, None))
 """,
     "gru_backward": """
 T, H = 100_000, 256

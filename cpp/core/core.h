@@ -77,6 +77,10 @@ struct ForwardArgs {
   const float* w_hh = nullptr;  // (G*H, H)
   const float* b_ih = nullptr;  // (G*H) or null
   const float* b_hh = nullptr;  // (G*H) or null
+  // Rows between one step's batch rows and the next's in x, y and mask (0: B). The kernels set
+  // it when they hand a slice of the batch to one thread; x, y, mask, lengths, the states then
+  // point at the slice's first row.
+  int64_t batch_stride = 0;
 };
 
 // Columns per step and row kept in ForwardArgs::gates.

@@ -1,0 +1,154 @@
+"""The forward paths only inference takes, against the path training takes.
+
+- A small hidden size (H <= 16 < B): the batch in the vector lanes, the state kept transposed.
+- Small weights on several threads (W_hh within 1 MB, B >= 16): each thread runs the whole
+  sequence on its own slice of the batch, with no barrier between steps.
+
+Training always runs the blocked path split by hidden units. The paths must agree bit for bit
+(the same FMA chains in the same order, the same gate functions), so the training forward is
+the first oracle; the float64 NumPy reference is the second, within float32 round-off. Every
+cell, SIMD path, lengths, masks, reverse, missing states and biases, tails, one or two threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rnnkit
+from rnnkit import ops
+from rnnkit import reference as ref
+from test_ops import CELL_PARAMS, FWD_TOL, draw, f64
+
+# (T, B, I, H): B > H throughout; B past one vector, in a partial one, and several vectors;
+# H of 1, odd, 10 (the seed programs), 16 (the largest that takes the path).
+SHAPES = [(3, 99, 1, 10), (1, 2, 1, 1), (7, 17, 5, 16), (5, 33, 31, 7), (2, 40, 0, 3)]
+
+
+def run(cell, p, *, training, **kw):
+    y, final, _ = cell.forward(ops, p.x, p.states, p.weights, training=training, **kw)
+    return y, final
+
+
+def assert_same_bits(a, b, what):
+    assert a.dtype == b.dtype == np.float32 and a.shape == b.shape, what
+    assert np.array_equal(a.view(np.uint32), b.view(np.uint32)), f"{what}: bits differ"
+
+
+def check(cell, p, what, **kw):
+    y, final = run(cell, p, training=False, **kw)
+    y_blocked, final_blocked = run(cell, p, training=True, **kw)
+    assert_same_bits(y, y_blocked, f"{what} y")
+    for name, a, b in zip(("h_n", "c_n"), final, final_blocked):
+        assert_same_bits(a, b, f"{what} {name}")
+    y_ref, final_ref, _ = cell.forward(ref, f64(p.x), f64(p.states), f64(p.weights), **kw)
+    np.testing.assert_allclose(y, y_ref, rtol=FWD_TOL, atol=FWD_TOL, err_msg=f"{what} y")
+    for a, b in zip(final, final_ref):
+        np.testing.assert_allclose(a, b, rtol=FWD_TOL, atol=FWD_TOL, err_msg=what)
+    return y
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "T{}-B{}-I{}-H{}".format(*s))
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_lanes_match_blocked_path_and_reference(cell, shape, isa):
+    check(cell, draw(cell, shape, 31 * sum(shape)), f"{cell.id} {shape} [{isa}]")
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("kind", ["lengths", "mask"])
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_lanes_valid_steps(cell, kind, reverse, isa):
+    T, B, I, H = 6, 21, 3, 5
+    rng = np.random.default_rng(5)
+    if kind == "lengths":
+        kw = {"lengths": rng.integers(0, T + 1, B)}
+        valid = np.arange(T)[:, None] < kw["lengths"][None, :]
+    else:
+        kw = {"mask": rng.random((T, B)) < 0.6}
+        kw["mask"][:, 0] = False
+        valid = kw["mask"]
+    p = draw(cell, (T, B, I, H), 17, lambda p: {"fwd_kw": dict(kw, reverse=reverse)})
+    y = check(cell, p, f"{cell.id} {kind} reverse={reverse} [{isa}]", reverse=reverse, **kw)
+    assert np.all(y[~valid] == 0), "y must be 0 at invalid steps"
+
+
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_lanes_without_states_or_biases(cell, isa):
+    p = draw(cell, (4, 20, 3, 6), 23, bias=False)
+    p.states = tuple(None for _ in p.states)
+    check(cell, p, f"{cell.id} no states, no biases [{isa}]")
+
+
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_lanes_same_bits_on_one_and_two_threads(cell, isa):
+    # Enough work that the path splits the batch vectors over two threads.
+    p = draw(cell, (40, 200, 8, 16), 29)
+    previous = rnnkit.get_num_threads()
+    try:
+        rnnkit.set_num_threads(1)
+        one = run(cell, p, training=False)
+        rnnkit.set_num_threads(2)
+        two = run(cell, p, training=False)
+    finally:
+        rnnkit.set_num_threads(previous)
+    assert_same_bits(one[0], two[0], f"{cell.id} y")
+    for a, b in zip(one[1], two[1]):
+        assert_same_bits(a, b, f"{cell.id} final state")
+
+
+# ----------------------------------------------------------------------------------------------
+# Batch slices: shapes with at least a megaflop a step, W_hh within 1 MB, B >= 16. B of 16
+# (one tile a thread), 37 (a partial tile) and 64; H past one panel and with a partial one.
+
+SLICE_SHAPES = [(4, 16, 40, 128), (3, 37, 33, 100), (2, 64, 7, 129)]
+
+
+def on_threads(n, fn):
+    previous = rnnkit.get_num_threads()
+    try:
+        rnnkit.set_num_threads(n)
+        return fn()
+    finally:
+        rnnkit.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("shape", SLICE_SHAPES, ids=lambda s: "T{}-B{}-I{}-H{}".format(*s))
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_batch_slices_match_blocked_path_and_reference(cell, shape, isa):
+    p = draw(cell, shape, 37 * sum(shape))
+    on_threads(2, lambda: check(cell, p, f"{cell.id} {shape} [{isa}]"))
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("kind", ["lengths", "mask"])
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_batch_slices_valid_steps(cell, kind, reverse, isa):
+    T, B, I, H = 5, 40, 64, 96
+    rng = np.random.default_rng(9)
+    if kind == "lengths":
+        kw = {"lengths": rng.integers(0, T + 1, B)}
+        valid = np.arange(T)[:, None] < kw["lengths"][None, :]
+    else:
+        kw = {"mask": rng.random((T, B)) < 0.6}
+        kw["mask"][:, 20] = False
+        valid = kw["mask"]
+    p = draw(cell, (T, B, I, H), 19, lambda p: {"fwd_kw": dict(kw, reverse=reverse)})
+    what = f"{cell.id} {kind} reverse={reverse} [{isa}]"
+    y = on_threads(2, lambda: check(cell, p, what, reverse=reverse, **kw))
+    assert np.all(y[~valid] == 0), "y must be 0 at invalid steps"
+
+
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_batch_slices_without_states_or_biases(cell, isa):
+    p = draw(cell, (3, 32, 50, 80), 41, bias=False)
+    p.states = tuple(None for _ in p.states)
+    on_threads(2, lambda: check(cell, p, f"{cell.id} no states, no biases [{isa}]"))
+
+
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_batch_slices_same_bits_as_one_thread(cell, isa):
+    p = draw(cell, (6, 48, 64, 128), 43)
+    one = on_threads(1, lambda: run(cell, p, training=False))
+    two = on_threads(2, lambda: run(cell, p, training=False))
+    assert_same_bits(one[0], two[0], f"{cell.id} y")
+    for a, b in zip(one[1], two[1]):
+        assert_same_bits(a, b, f"{cell.id} final state")
