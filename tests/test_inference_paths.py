@@ -152,3 +152,26 @@ def test_batch_slices_same_bits_as_one_thread(cell, isa):
     assert_same_bits(one[0], two[0], f"{cell.id} y")
     for a, b in zip(one[1], two[1]):
         assert_same_bits(a, b, f"{cell.id} final state")
+
+
+# ----------------------------------------------------------------------------------------------
+# A row's result does not depend on the rest of its batch: one row alone (B = 1: no packing,
+# every gate's FMA chains at once) gets the same bits as the same row inside a batch, whichever
+# path the batch takes (blocked, lanes or slices).
+
+ROW_SHAPES = [(4, 5, 33, 40), (3, 20, 5, 3), (2, 24, 40, 128)]
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
+@pytest.mark.parametrize("shape", ROW_SHAPES, ids=lambda s: "T{}-B{}-I{}-H{}".format(*s))
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_rows_do_not_depend_on_their_batch(cell, shape, training, isa):
+    p = draw(cell, shape, 47 * sum(shape))
+    y, final = on_threads(2, lambda: run(cell, p, training=training))
+    for b in (0, shape[1] - 1):
+        xb = p.x[:, b : b + 1]
+        states = tuple(s[b : b + 1] for s in p.states)
+        yb, final_b, _ = cell.forward(ops, xb, states, p.weights, training=training)
+        assert_same_bits(yb[:, 0], y[:, b], f"{cell.id} row {b} y")
+        for a, c in zip(final_b, final):
+            assert_same_bits(a[0], c[b], f"{cell.id} row {b} final state")
