@@ -15,7 +15,7 @@ void init_gru(py::module_& m) {
                        b_ih, b_hh, opt);
       },
       "x"_a.none(true), "h0"_a.none(true), "w_ih"_a.none(true), "w_hh"_a.none(true),
-      "b_ih"_a.none(true), "b_hh"_a.none(true), py::kw_only(), "reset_after"_a = py::bool_(true),
+      "b_ih"_a.none(true), "b_hh"_a.none(true), "reset_after"_a = py::bool_(true),
       "lengths"_a = py::none(), "mask"_a = py::none(), "reverse"_a = py::bool_(false),
       "training"_a = py::bool_(false));
   m.def(
@@ -24,8 +24,7 @@ void init_gru(py::module_& m) {
         return backward(Family::Gru, "gru_backward", dy, dh_n, py::none(), saved,
                         return_dh_seq);
       },
-      "dy"_a.none(true), "dh_n"_a.none(true), "saved"_a.none(true), py::kw_only(),
-      "return_dh_seq"_a = py::bool_(false));
+      "dy"_a.none(true), "dh_n"_a.none(true), "saved"_a.none(true), "return_dh_seq"_a = py::bool_(false));
   m.def(
       "pack_gru",
       [](py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh, py::handle reset_after) {
@@ -38,8 +37,7 @@ void init_gru(py::module_& m) {
       [](py::handle x_t, py::handle h, py::handle weights, py::handle out) {
         return step(Family::Gru, "gru_step", x_t, h, py::none(), weights, out);
       },
-      "x_t"_a.none(true), "h"_a.none(true), "weights"_a.none(true), py::kw_only(),
-      "out"_a = py::none());
+      "x_t"_a.none(true), "h"_a.none(true), "weights"_a.none(true), "out"_a = py::none());
 }
 
 }  // namespace rnnkit

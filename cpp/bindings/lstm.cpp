@@ -14,7 +14,7 @@ void init_lstm(py::module_& m) {
         return forward(Cell::Lstm, "lstm_forward", x, h0, c0, w_ih, w_hh, b_ih, b_hh, opt);
       },
       "x"_a.none(true), "h0"_a.none(true), "c0"_a.none(true), "w_ih"_a.none(true), "w_hh"_a.none(true),
-      "b_ih"_a.none(true), "b_hh"_a.none(true), py::kw_only(), "lengths"_a = py::none(),
+      "b_ih"_a.none(true), "b_hh"_a.none(true), "lengths"_a = py::none(),
       "mask"_a = py::none(), "reverse"_a = py::bool_(false), "training"_a = py::bool_(false));
   m.def(
       "lstm_backward",
@@ -35,8 +35,7 @@ void init_lstm(py::module_& m) {
         }
         return backward(Family::Lstm, "lstm_backward", dy, dh_n, dc_n, saved, return_dh_seq);
       },
-      "dy"_a.none(true), "dstate_n"_a.none(true), "saved"_a.none(true), py::kw_only(),
-      "return_dh_seq"_a = py::bool_(false));
+      "dy"_a.none(true), "dstate_n"_a.none(true), "saved"_a.none(true), "return_dh_seq"_a = py::bool_(false));
   m.def(
       "pack_lstm",
       [](py::handle w_ih, py::handle w_hh, py::handle b_ih, py::handle b_hh) {
@@ -50,7 +49,7 @@ void init_lstm(py::module_& m) {
         return step(Family::Lstm, "lstm_step", x_t, h, c, weights, out);
       },
       "x_t"_a.none(true), "h"_a.none(true), "c"_a.none(true), "weights"_a.none(true),
-      py::kw_only(), "out"_a = py::none());
+      "out"_a = py::none());
 }
 
 }  // namespace rnnkit

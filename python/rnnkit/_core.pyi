@@ -96,7 +96,6 @@ def rnn_forward(
     w_hh: npt.ArrayLike,
     b_ih: npt.ArrayLike | None,
     b_hh: npt.ArrayLike | None,
-    *,
     activation: str = "tanh",
     lengths: npt.ArrayLike | None = None,
     mask: npt.ArrayLike | None = None,
@@ -107,7 +106,6 @@ def rnn_backward(
     dy: npt.ArrayLike | None,
     dh_n: npt.ArrayLike | None,
     saved: Saved,
-    *,
     return_dh_seq: _Flag = False,
 ) -> _Grads: ...
 def pack_rnn(
@@ -122,7 +120,6 @@ def rnn_step(
     x_t: npt.ArrayLike,
     h: npt.ArrayLike | None,
     weights: PackedWeights,
-    *,
     out: _F32 | None = None,
 ) -> _F32: ...
 
@@ -135,7 +132,6 @@ def lstm_forward(
     w_hh: npt.ArrayLike,
     b_ih: npt.ArrayLike | None,
     b_hh: npt.ArrayLike | None,
-    *,
     lengths: npt.ArrayLike | None = None,
     mask: npt.ArrayLike | None = None,
     reverse: _Flag = False,
@@ -145,7 +141,6 @@ def lstm_backward(
     dy: npt.ArrayLike | None,
     dstate_n: tuple[npt.ArrayLike | None, npt.ArrayLike | None] | list[npt.ArrayLike | None] | None,
     saved: Saved,
-    *,
     return_dh_seq: _Flag = False,
 ) -> _Grads: ...
 def pack_lstm(
@@ -159,7 +154,6 @@ def lstm_step(
     h: npt.ArrayLike | None,
     c: npt.ArrayLike | None,
     weights: PackedWeights,
-    *,
     out: tuple[_F32, _F32] | None = None,
 ) -> tuple[_F32, _F32]: ...
 
@@ -171,7 +165,6 @@ def gru_forward(
     w_hh: npt.ArrayLike,
     b_ih: npt.ArrayLike | None,
     b_hh: npt.ArrayLike | None,
-    *,
     reset_after: _Flag = True,
     lengths: npt.ArrayLike | None = None,
     mask: npt.ArrayLike | None = None,
@@ -182,7 +175,6 @@ def gru_backward(
     dy: npt.ArrayLike | None,
     dh_n: npt.ArrayLike | None,
     saved: Saved,
-    *,
     return_dh_seq: _Flag = False,
 ) -> _Grads: ...
 def pack_gru(
@@ -197,6 +189,5 @@ def gru_step(
     x_t: npt.ArrayLike,
     h: npt.ArrayLike | None,
     weights: PackedWeights,
-    *,
     out: _F32 | None = None,
 ) -> _F32: ...

@@ -87,18 +87,9 @@ def rnn_forward(
         ``(y, h_n, saved)``: y (T, B, H) with zero rows at invalid steps, h_n (B, H) the state
         after the last valid step, saved (or None).
     """
+    # Positional: pybind11 matches keyword arguments by name, about 1 us a call at toy sizes.
     return _core.rnn_forward(
-        x,
-        h0,
-        w_ih,
-        w_hh,
-        b_ih,
-        b_hh,
-        activation=activation,
-        lengths=lengths,
-        mask=mask,
-        reverse=reverse,
-        training=training,
+        x, h0, w_ih, w_hh, b_ih, b_hh, activation, lengths, mask, reverse, training
     )
 
 
@@ -135,17 +126,7 @@ def lstm_forward(
         ``(y, (h_n, c_n), saved)``.
     """
     return _core.lstm_forward(
-        x,
-        h0,
-        c0,
-        w_ih,
-        w_hh,
-        b_ih,
-        b_hh,
-        lengths=lengths,
-        mask=mask,
-        reverse=reverse,
-        training=training,
+        x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, mask, reverse, training
     )
 
 
@@ -186,17 +167,7 @@ def gru_forward(
         ``(y, h_n, saved)``.
     """
     return _core.gru_forward(
-        x,
-        h0,
-        w_ih,
-        w_hh,
-        b_ih,
-        b_hh,
-        reset_after=reset_after,
-        lengths=lengths,
-        mask=mask,
-        reverse=reverse,
-        training=training,
+        x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, lengths, mask, reverse, training
     )
 
 
@@ -219,7 +190,7 @@ def rnn_backward(
         A fresh dict: ``x``, ``h0``, ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh`` (None where the
         forward had no bias), and ``dh_seq`` if asked.
     """
-    return _core.rnn_backward(dy, dh_n, saved, return_dh_seq=return_dh_seq)
+    return _core.rnn_backward(dy, dh_n, saved, return_dh_seq)
 
 
 def lstm_backward(
@@ -233,7 +204,7 @@ def lstm_backward(
 
     ``dstate_n`` is ``(dh_n, dc_n)`` (either may be None) or None. The dict also has ``c0``.
     """
-    return _core.lstm_backward(dy, dstate_n, saved, return_dh_seq=return_dh_seq)
+    return _core.lstm_backward(dy, dstate_n, saved, return_dh_seq)
 
 
 def gru_backward(
@@ -244,7 +215,7 @@ def gru_backward(
     return_dh_seq: bool = False,
 ) -> Grads:
     """Backpropagation through time for :func:`gru_forward`; as :func:`rnn_backward`."""
-    return _core.gru_backward(dy, dh_n, saved, return_dh_seq=return_dh_seq)
+    return _core.gru_backward(dy, dh_n, saved, return_dh_seq)
 
 
 def pack_rnn(
@@ -293,7 +264,7 @@ def rnn_step(
     With ``out`` (a float32 C-contiguous (B, H) array, possibly ``h`` itself) the new state is
     written there without allocating, and ``out`` is returned.
     """
-    return _core.rnn_step(x_t, h, weights, out=out)
+    return _core.rnn_step(x_t, h, weights, out)
 
 
 def lstm_step(
@@ -305,7 +276,7 @@ def lstm_step(
     out: tuple[F32Array, F32Array] | None = None,
 ) -> tuple[F32Array, F32Array]:
     """One LSTM step: returns ``(h', c')``; ``out=(h_out, c_out)`` as in :func:`rnn_step`."""
-    return _core.lstm_step(x_t, h, c, weights, out=out)
+    return _core.lstm_step(x_t, h, c, weights, out)
 
 
 def gru_step(
@@ -316,4 +287,4 @@ def gru_step(
     out: F32Array | None = None,
 ) -> F32Array:
     """One GRU step: returns h'; ``out`` as in :func:`rnn_step`."""
-    return _core.gru_step(x_t, h, weights, out=out)
+    return _core.gru_step(x_t, h, weights, out)
