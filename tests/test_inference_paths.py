@@ -1,13 +1,16 @@
-"""The forward paths only inference takes, against the path training takes.
+"""The forward paths beside the blocked one, against it.
 
-- A small hidden size (H <= 16 < B): the batch in the vector lanes, the state kept transposed.
-- Small weights on several threads (W_hh within 1 MB, B >= 16): each thread runs the whole
-  sequence on its own slice of the batch, with no barrier between steps.
+- A small hidden size in inference (H <= 16 < B): the batch in the vector lanes, the state
+  kept transposed.
+- Small weights on several threads (W_hh under 1 MB, B >= 16), inference and training: each
+  thread runs the whole sequence on its own slice of the batch, with no barrier between steps.
+- One batch row (B = 1): every gate's FMA chains at once, the state read in place.
 
-Training always runs the blocked path split by hidden units. The paths must agree bit for bit
-(the same FMA chains in the same order, the same gate functions), so the training forward is
-the first oracle; the float64 NumPy reference is the second, within float32 round-off. Every
-cell, SIMD path, lengths, masks, reverse, missing states and biases, tails, one or two threads.
+The training forward on one thread always runs the blocked path, split by hidden units. The
+paths must agree with it bit for bit (the same FMA chains in the same order, the same gate
+functions), so it is the first oracle; the float64 NumPy reference is the second, within
+float32 round-off. Every cell, SIMD path, lengths, masks, reverse, missing states and biases,
+tails, one or two threads.
 """
 
 from __future__ import annotations
@@ -24,6 +27,15 @@ from test_ops import CELL_PARAMS, FWD_TOL, draw, f64
 SHAPES = [(3, 99, 1, 10), (1, 2, 1, 1), (7, 17, 5, 16), (5, 33, 31, 7), (2, 40, 0, 3)]
 
 
+def on_threads(n, fn):
+    previous = rnnkit.get_num_threads()
+    try:
+        rnnkit.set_num_threads(n)
+        return fn()
+    finally:
+        rnnkit.set_num_threads(previous)
+
+
 def run(cell, p, *, training, **kw):
     y, final, _ = cell.forward(ops, p.x, p.states, p.weights, training=training, **kw)
     return y, final
@@ -36,7 +48,7 @@ def assert_same_bits(a, b, what):
 
 def check(cell, p, what, **kw):
     y, final = run(cell, p, training=False, **kw)
-    y_blocked, final_blocked = run(cell, p, training=True, **kw)
+    y_blocked, final_blocked = on_threads(1, lambda: run(cell, p, training=True, **kw))
     assert_same_bits(y, y_blocked, f"{what} y")
     for name, a, b in zip(("h_n", "c_n"), final, final_blocked):
         assert_same_bits(a, b, f"{what} {name}")
@@ -96,19 +108,10 @@ def test_lanes_same_bits_on_one_and_two_threads(cell, isa):
 
 
 # ----------------------------------------------------------------------------------------------
-# Batch slices: shapes with at least a megaflop a step, W_hh within 1 MB, B >= 16. B of 16
+# Batch slices: shapes with at least a megaflop a step, W_hh under 1 MB, B >= 16. B of 16
 # (one tile a thread), 37 (a partial tile) and 64; H past one panel and with a partial one.
 
 SLICE_SHAPES = [(4, 16, 40, 128), (3, 37, 33, 100), (2, 64, 7, 129)]
-
-
-def on_threads(n, fn):
-    previous = rnnkit.get_num_threads()
-    try:
-        rnnkit.set_num_threads(n)
-        return fn()
-    finally:
-        rnnkit.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("shape", SLICE_SHAPES, ids=lambda s: "T{}-B{}-I{}-H{}".format(*s))
@@ -175,3 +178,31 @@ def test_rows_do_not_depend_on_their_batch(cell, shape, training, isa):
         assert_same_bits(yb[:, 0], y[:, b], f"{cell.id} row {b} y")
         for a, c in zip(final_b, final):
             assert_same_bits(a[0], c[b], f"{cell.id} row {b} final state")
+
+
+@pytest.mark.parametrize("kind", ["none", "mask"])
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_batch_slices_training_same_bits_as_one_thread(cell, kind, isa):
+    """Training on batch slices saves what the blocked path saves: forward and every gradient
+    agree bit for bit with one thread (where nothing is sliced)."""
+    p = draw(cell, (5, 40, 48, 96), 53)
+    kw = {}
+    if kind == "mask":
+        kw["mask"] = np.random.default_rng(3).random((5, 40)) < 0.7
+
+    def train():
+        y, final, saved = cell.forward(ops, p.x, p.states, p.weights, training=True, **kw)
+        grads = cell.backward(ops, p.dy, p.d_final(cell), saved)
+        return y, final, grads
+
+    # Two threads first: a slice that saved to the wrong rows must not find the right values
+    # left in reused memory by a one-thread run of the same problem.
+    two = on_threads(2, train)
+    one = on_threads(1, train)
+    assert_same_bits(one[0], two[0], f"{cell.id} y")
+    for a, b in zip(one[1], two[1]):
+        assert_same_bits(a, b, f"{cell.id} final state")
+    assert one[2].keys() == two[2].keys()
+    for name in one[2]:
+        if one[2][name] is not None:
+            assert_same_bits(one[2][name], two[2][name], f"{cell.id} grad {name}")
