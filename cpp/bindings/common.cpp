@@ -6,9 +6,12 @@
 // the GIL and run the core.
 #include "common.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <sstream>
 #include <stdexcept>
 
@@ -204,6 +207,41 @@ Lengths read_lengths_and_mask(const char* op, py::handle lengths, py::handle mas
     out.mask.assign(m8.data(), m8.data() + T * B);
   }
   return out;
+}
+
+// The packed weights of one forward call. Each calling thread keeps the largest buffer it has
+// used: weights of 32 MB and more (an LSTM at H = 1024) are past glibc's largest mmap
+// threshold, and a fresh buffer would be mapped, faulted in page by page and unmapped again
+// on every call (about a tenth of an LSTM forward at (25, 16, 1024, 1024)). The cost is one
+// packed copy of the largest weights held per calling thread between calls.
+// Large buffers are aligned to 2 MB and offered to transparent huge pages (Linux, where THP is
+// "madvise" by default): every step streams W_hh, and with 4 KB pages that walks thousands of
+// TLB entries a step.
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+static float* packed_scratch(int64_t n) {
+  static thread_local std::unique_ptr<float, FreeDeleter> buffer;
+  static thread_local int64_t capacity = 0;
+  if (n > capacity) {
+    buffer.reset();
+    capacity = 0;  // a failed allocation (MemoryError) leaves no stale size behind
+    const size_t bytes = sizeof(float) * static_cast<size_t>(n);
+    const size_t huge = size_t(2) << 20;
+    void* p = nullptr;
+    if (bytes >= 2 * huge) {
+      if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge) != 0) p = nullptr;
+#ifdef MADV_HUGEPAGE
+      if (p != nullptr) madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+#endif
+    } else {
+      p = std::malloc(bytes);
+    }
+    if (p == nullptr) throw std::bad_alloc();
+    buffer.reset(static_cast<float*>(p));
+    capacity = n;
+  }
+  return buffer.get();
 }
 
 bool poll_signals(void*) {
@@ -404,7 +442,7 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
   py::array_t<float> y = new_array({T, B, H}, false), h_n = new_array({B, H}, false);
   py::array_t<float> c_n = lstm ? new_array({B, H}, false) : py::array_t<float>();
   // Filled by forward itself, each thread its own unit blocks: no zeroing pass here.
-  std::unique_ptr<float[]> packed(new float[static_cast<size_t>(layout.total)]);
+  float* packed = packed_scratch(layout.total);
 
   std::unique_ptr<Saved> saved;
   if (training) {
@@ -447,7 +485,7 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
     a.hs = saved->hs.get();
     a.cs = saved->cs.get();
   }
-  a.pack_into = packed.get();
+  a.pack_into = packed;
   a.w_ih = fw_ih.data();
   a.w_hh = fw_hh.data();
   a.b_ih = ptr_or_null(fb_ih);
@@ -456,7 +494,7 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
   Status status;
   {
     py::gil_scoped_release release;
-    status = k.forward(a, layout, packed.get(), effective_num_threads(), hook);
+    status = k.forward(a, layout, packed, effective_num_threads(), hook);
   }
   raise_status(status, op);
   py::object states = lstm ? py::object(py::make_tuple(h_n, c_n)) : py::object(h_n);
