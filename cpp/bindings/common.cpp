@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -212,36 +213,15 @@ Lengths read_lengths_and_mask(const char* op, py::handle lengths, py::handle mas
 // The packed weights of one forward call. Each calling thread keeps the largest buffer it has
 // used: weights of 32 MB and more (an LSTM at H = 1024) are past glibc's largest mmap
 // threshold, and a fresh buffer would be mapped, faulted in page by page and unmapped again
-// on every call (about a tenth of an LSTM forward at (25, 16, 1024, 1024)). The cost is one
-// packed copy of the largest weights held per calling thread between calls.
-// Large buffers are aligned to 2 MB and offered to transparent huge pages (Linux, where THP is
-// "madvise" by default): every step streams W_hh, and with 4 KB pages that walks thousands of
-// TLB entries a step.
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-static float* packed_scratch(int64_t n) {
-  static thread_local std::unique_ptr<float, FreeDeleter> buffer;
-  static thread_local int64_t capacity = 0;
-  if (n > capacity) {
-    buffer.reset();
-    capacity = 0;  // a failed allocation (MemoryError) leaves no stale size behind
-    const size_t bytes = sizeof(float) * static_cast<size_t>(n);
-    const size_t huge = size_t(2) << 20;
-    void* p = nullptr;
-    if (bytes >= 2 * huge) {
-      if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge) != 0) p = nullptr;
-#ifdef MADV_HUGEPAGE
-      if (p != nullptr) madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
-#endif
-    } else {
-      p = std::malloc(bytes);
-    }
-    if (p == nullptr) throw std::bad_alloc();
-    buffer.reset(static_cast<float*>(p));
-    capacity = n;
+// on every call (a third of an LSTM forward at (25, 16, 1024, 1024), with the TLB misses of
+// 4 KB pages). The cost is one packed copy of the largest weights per calling thread.
+float* packed_scratch(int64_t n) {
+  static thread_local std::unique_ptr<StreamedFloats> buffer;
+  if (!buffer || buffer->size() < n) {
+    buffer.reset();  // a failed allocation (MemoryError) leaves no buffer behind
+    buffer = std::make_unique<StreamedFloats>(n);
   }
-  return buffer.get();
+  return buffer->data();
 }
 
 bool poll_signals(void*) {
@@ -589,10 +569,11 @@ std::shared_ptr<Packed> pack(Cell cell, const char* op, py::handle w_ih, py::han
   budget.check();
   auto fw_ih = to_f32(w.w_ih), fw_hh = to_f32(w.w_hh);
   auto fb_ih = to_f32(w.b_ih), fb_hh = to_f32(w.b_hh);
-  out->data.assign(static_cast<size_t>(out->layout.total), 0.0f);
+  out->data = std::make_unique<StreamedFloats>(out->layout.total);
+  std::fill(out->data->data(), out->data->data() + out->layout.total, 0.0f);
   {
     py::gil_scoped_release release;
-    k.pack(out->layout, out->data.data(), fw_ih.data(), fw_hh.data(), ptr_or_null(fb_ih),
+    k.pack(out->layout, out->data->data(), fw_ih.data(), fw_hh.data(), ptr_or_null(fb_ih),
            ptr_or_null(fb_hh));
   }
   return out;
@@ -666,12 +647,32 @@ py::object step(Family family, const char* op, py::handle x, py::handle h, py::h
   Status status;
   {
     py::gil_scoped_release release;
-    status = kernels_for(p.isa).step(p.layout, p.data.data(), B, fx.data(), fh.data(),
+    status = kernels_for(p.isa).step(p.layout, p.data->data(), B, fx.data(), fh.data(),
                                      lstm ? fc.data() : nullptr, ho, co, effective_num_threads());
   }
   raise_status(status, op);
   if (lstm) return py::make_tuple(h_out, c_out);
   return std::move(h_out);
 }
+
+StreamedFloats::StreamedFloats(int64_t n) {
+  const size_t bytes = sizeof(float) * static_cast<size_t>(n > 0 ? n : 1);
+  const size_t huge = size_t(2) << 20;
+  void* p = nullptr;
+  if (bytes >= 2 * huge) {
+    const size_t rounded = (bytes + huge - 1) / huge * huge;
+    if (posix_memalign(&p, huge, rounded) != 0) p = nullptr;
+#ifdef MADV_HUGEPAGE
+    if (p != nullptr) madvise(p, rounded, MADV_HUGEPAGE);
+#endif
+  } else {
+    p = std::malloc(bytes);
+  }
+  if (p == nullptr) throw std::bad_alloc();
+  p_ = static_cast<float*>(p);
+  n_ = n;
+}
+
+StreamedFloats::~StreamedFloats() { std::free(p_); }
 
 }  // namespace rnnkit

@@ -34,11 +34,30 @@ struct Saved {
   int64_t nbytes() const;
 };
 
+// Floats that every step streams (packed weights). Buffers of 4 MB and more are aligned to
+// 2 MB and offered to transparent huge pages: Linux's default THP mode ("madvise") only gives
+// them to memory marked so, and on 4 KB pages reading all of W_hh each step walks thousands of
+// TLB entries. Throws std::bad_alloc (MemoryError) when the allocation fails.
+class StreamedFloats {
+ public:
+  StreamedFloats() = default;
+  explicit StreamedFloats(int64_t n);
+  ~StreamedFloats();
+  StreamedFloats(const StreamedFloats&) = delete;
+  StreamedFloats& operator=(const StreamedFloats&) = delete;
+  float* data() const { return p_; }
+  int64_t size() const { return n_; }
+
+ private:
+  float* p_ = nullptr;
+  int64_t n_ = 0;
+};
+
 // Weights packed once (DESIGN §3 step kernels) for the ISA current at packing time.
 struct Packed {
   PackedLayout layout;
   Isa isa = Isa::Scalar;
-  std::vector<float> data;
+  std::unique_ptr<StreamedFloats> data;
 };
 
 struct ForwardOptions {
