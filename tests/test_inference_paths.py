@@ -2,8 +2,9 @@
 
 - A small hidden size in inference (H <= 16 < B): the batch in the vector lanes, the state
   kept transposed.
-- Small weights on several threads (W_hh under 1 MB, B >= 16), inference and training: each
-  thread runs the whole sequence on its own slice of the batch, with no barrier between steps.
+- Small weights on several threads (W_ih and W_hh within 1.5 MB, B >= 16), inference and
+  training: each thread runs the whole sequence on its own slice of the batch, with no
+  barrier between steps.
 - One batch row (B = 1): every gate's FMA chains at once, the state read in place.
 
 The training forward on one thread always runs the blocked path, split by hidden units. The
@@ -108,7 +109,7 @@ def test_lanes_same_bits_on_one_and_two_threads(cell, isa):
 
 
 # ----------------------------------------------------------------------------------------------
-# Batch slices: shapes with at least a megaflop a step, W_hh under 1 MB, B >= 16. B of 16
+# Batch slices: shapes with at least a megaflop a step, weights within 1.5 MB, B >= 16. B of 16
 # (one tile a thread), 37 (a partial tile) and 64; H past one panel and with a partial one.
 
 SLICE_SHAPES = [(4, 16, 40, 128), (3, 37, 33, 100), (2, 64, 7, 129)]
