@@ -210,8 +210,8 @@ Lengths read_lengths_and_mask(const char* op, py::handle lengths, py::handle mas
   return out;
 }
 
-// The packed weights of one forward call. Each calling thread keeps the largest buffer it has
-// used: weights of 32 MB and more (an LSTM at H = 1024) are past glibc's largest mmap
+// The packed weights of one inference call. Each calling thread keeps the largest buffer it
+// has used: weights of 32 MB and more (an LSTM at H = 1024) are past glibc's largest mmap
 // threshold, and a fresh buffer would be mapped, faulted in page by page and unmapped again
 // on every call (a third of an LSTM forward at (25, 16, 1024, 1024), with the TLB misses of
 // 4 KB pages). The cost is one packed copy of the largest weights per calling thread.
@@ -421,8 +421,12 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
   auto fb_ih = to_f32(w.b_ih), fb_hh = to_f32(w.b_hh), fh0 = to_f32(ah0), fc0 = to_f32(ac0);
   py::array_t<float> y = new_array({T, B, H}, false), h_n = new_array({B, H}, false);
   py::array_t<float> c_n = lstm ? new_array({B, H}, false) : py::array_t<float>();
-  // Filled by forward itself, each thread its own unit blocks: no zeroing pass here.
-  float* packed = packed_scratch(layout.total);
+  // Filled by forward itself, each thread its own unit blocks: no zeroing pass here. Training
+  // packs into a buffer of its own, freed on return: backward does not need it, and keeping it
+  // would add the weights' size again to the peak of a training step.
+  std::unique_ptr<StreamedFloats> own_packed;
+  if (training) own_packed = std::make_unique<StreamedFloats>(layout.total);
+  float* packed = training ? own_packed->data() : packed_scratch(layout.total);
 
   std::unique_ptr<Saved> saved;
   if (training) {
