@@ -70,17 +70,25 @@ def test_lanes_match_blocked_path_and_reference(cell, shape, isa):
 @pytest.mark.parametrize("kind", ["lengths", "mask"])
 @pytest.mark.parametrize("cell", CELL_PARAMS)
 def test_lanes_valid_steps(cell, kind, reverse, isa):
-    T, B, I, H = 6, 21, 3, 5
-    rng = np.random.default_rng(5)
+    check_valid_steps(cell, (6, 21, 3, 5), kind, reverse, f"[{isa}]")
+
+
+def check_valid_steps(cell, shape, kind, reverse, what, threads=None):
+    """Random lengths (0 to T) or a random mask with an all-False column: the path agrees with
+    the blocked one and the reference, and y is 0 at every invalid step."""
+    T, B = shape[:2]
+    rng = np.random.default_rng(sum(shape))
     if kind == "lengths":
         kw = {"lengths": rng.integers(0, T + 1, B)}
         valid = np.arange(T)[:, None] < kw["lengths"][None, :]
     else:
         kw = {"mask": rng.random((T, B)) < 0.6}
-        kw["mask"][:, 0] = False
+        kw["mask"][:, B // 2] = False
         valid = kw["mask"]
-    p = draw(cell, (T, B, I, H), 17, lambda p: {"fwd_kw": dict(kw, reverse=reverse)})
-    y = check(cell, p, f"{cell.id} {kind} reverse={reverse} [{isa}]", reverse=reverse, **kw)
+    p = draw(cell, shape, 17, lambda p: {"fwd_kw": dict(kw, reverse=reverse)})
+    what = f"{cell.id} {kind} reverse={reverse} {what}"
+    y = on_threads(threads or rnnkit.get_num_threads(),
+                   lambda: check(cell, p, what, reverse=reverse, **kw))
     assert np.all(y[~valid] == 0), "y must be 0 at invalid steps"
 
 
@@ -126,19 +134,7 @@ def test_batch_slices_match_blocked_path_and_reference(cell, shape, isa):
 @pytest.mark.parametrize("kind", ["lengths", "mask"])
 @pytest.mark.parametrize("cell", CELL_PARAMS)
 def test_batch_slices_valid_steps(cell, kind, reverse, isa):
-    T, B, I, H = 5, 40, 64, 96
-    rng = np.random.default_rng(9)
-    if kind == "lengths":
-        kw = {"lengths": rng.integers(0, T + 1, B)}
-        valid = np.arange(T)[:, None] < kw["lengths"][None, :]
-    else:
-        kw = {"mask": rng.random((T, B)) < 0.6}
-        kw["mask"][:, 20] = False
-        valid = kw["mask"]
-    p = draw(cell, (T, B, I, H), 19, lambda p: {"fwd_kw": dict(kw, reverse=reverse)})
-    what = f"{cell.id} {kind} reverse={reverse} [{isa}]"
-    y = on_threads(2, lambda: check(cell, p, what, reverse=reverse, **kw))
-    assert np.all(y[~valid] == 0), "y must be 0 at invalid steps"
+    check_valid_steps(cell, (5, 40, 64, 96), kind, reverse, f"[{isa}]", threads=2)
 
 
 @pytest.mark.parametrize("cell", CELL_PARAMS)
