@@ -105,3 +105,48 @@ def test_sigint_interrupts_long_call(case: str) -> None:
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "interrupted", (proc.stdout, proc.stderr)
+
+
+HANDLER_FORWARD = """
+import signal
+import numpy as np
+import rnnkit
+from rnnkit import ops
+
+rnnkit.set_num_threads({threads})
+rng = np.random.default_rng(0)
+def weights(H, I):
+    return [rng.uniform(-0.2, 0.2, s).astype(np.float32) for s in ((4 * H, I), (4 * H, H))]
+T, B, I, H = 4000, {B}, 8, 64
+x = rng.standard_normal((T, B, I)).astype(np.float32)
+outer = weights(H, I)
+inner = weights({inner_H}, I)
+x_inner = rng.standard_normal((2, 1, I)).astype(np.float32)
+clean = ops.lstm_forward(x, None, None, *outer, None, None)[0]
+calls = []
+def handler(signum, frame):
+    calls.append(ops.lstm_forward(x_inner, None, None, *inner, None, None)[0])
+signal.signal(signal.SIGALRM, handler)
+signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+results = [ops.lstm_forward(x, None, None, *outer, None, None)[0] for _ in range(5)]
+signal.setitimer(signal.ITIMER_REAL, 0, 0)
+assert calls, "the handler never ran during a forward"
+bad = sum(not np.array_equal(r, clean) for r in results)
+print("ok" if bad == 0 else f"{{bad}} of {{len(results)}} results changed")
+"""
+
+
+@pytest.mark.parametrize(
+    ("threads", "B", "inner_H"),
+    [(1, 1, 64), (1, 1, 256), (2, 32, 64)],
+    ids=["same-size", "larger-weights", "batch-slices"],
+)
+def test_forward_in_a_signal_handler_leaves_the_running_forward_alone(threads, B, inner_H):
+    """The kernels run Python signal handlers between steps, on the calling thread. A handler
+    that runs a forward of its own must not touch the running forward's packed weights (each
+    thread keeps one buffer for inference; a nested call gets its own)."""
+    script = HANDLER_FORWARD.format(threads=threads, B=B, inner_H=inner_H)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok", (proc.stdout, proc.stderr)

@@ -406,3 +406,28 @@ def test_eight_threads_predict_on_one_shared_model() -> None:
         t.join(timeout=120)
     for got, want in zip(results, expected):
         np.testing.assert_array_equal(got, want)
+
+
+def test_smaller_openmp_team_than_asked() -> None:
+    """OMP_THREAD_LIMIT=1 with 2 threads asked: the batch-slice and unit-split paths follow the
+    team OpenMP gives, and return what one thread returns, with no error."""
+    script = """
+import numpy as np
+import rnnkit
+from rnnkit import ops
+rng = np.random.default_rng(0)
+T, B, I, H = 3, 16, 8, 256
+x = rng.standard_normal((T, B, I)).astype(np.float32)
+w = [rng.uniform(-0.1, 0.1, s).astype(np.float32) for s in ((H, I), (H, H))]
+out = {}
+for n in (1, 2):
+    rnnkit.set_num_threads(n)
+    out[n] = [ops.rnn_forward(x, None, *w, None, None, training=t)[0] for t in (False, True)]
+assert all(np.array_equal(a, b) for a, b in zip(out[1], out[2]))
+print("ok")
+"""
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok", (proc.stdout, proc.stderr)

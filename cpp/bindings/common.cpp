@@ -210,19 +210,46 @@ Lengths read_lengths_and_mask(const char* op, py::handle lengths, py::handle mas
   return out;
 }
 
-// The packed weights of one inference call. Each calling thread keeps the largest buffer it
-// has used: weights of 32 MB and more (an LSTM at H = 1024) are past glibc's largest mmap
-// threshold, and a fresh buffer would be mapped, faulted in page by page and unmapped again
-// on every call (a third of an LSTM forward at (25, 16, 1024, 1024), with the TLB misses of
-// 4 KB pages). The cost is one packed copy of the largest weights per calling thread.
-float* packed_scratch(int64_t n) {
-  static thread_local std::unique_ptr<StreamedFloats> buffer;
-  if (!buffer || buffer->size() < n) {
-    buffer.reset();  // a failed allocation (MemoryError) leaves no buffer behind
-    buffer = std::make_unique<StreamedFloats>(n);
+// The packed weights of one forward call. For inference each calling thread keeps the largest
+// buffer it has used: weights of 32 MB and more (an LSTM at H = 1024) are past glibc's largest
+// mmap threshold, and a fresh buffer would be mapped, faulted in page by page and unmapped
+// again on every call (a third of an LSTM forward at (25, 16, 1024, 1024), with the TLB misses
+// of 4 KB pages). The cost is one packed copy of the largest weights per calling thread.
+// Training packs into a buffer of its own, freed on return: backward does not need it, and
+// keeping it would add the weights' size to a training step's peak. So does a call made while
+// the thread's kept buffer is in use: poll_signals runs Python signal handlers between steps,
+// on this thread, and a handler may run a forward of its own.
+thread_local std::unique_ptr<StreamedFloats> kept_packed;
+thread_local bool kept_packed_busy = false;
+
+class PackedBuffer {
+ public:
+  PackedBuffer(int64_t n, bool keep) {
+    if (keep && !kept_packed_busy) {
+      if (!kept_packed || kept_packed->size() < n) {
+        kept_packed.reset();  // a failed allocation (MemoryError) leaves no buffer behind
+        kept_packed = std::make_unique<StreamedFloats>(n);
+      }
+      kept_packed_busy = true;
+      holds_kept_ = true;
+      data_ = kept_packed->data();
+    } else {
+      own_ = std::make_unique<StreamedFloats>(n);
+      data_ = own_->data();
+    }
   }
-  return buffer->data();
-}
+  ~PackedBuffer() {
+    if (holds_kept_) kept_packed_busy = false;
+  }
+  PackedBuffer(const PackedBuffer&) = delete;
+  PackedBuffer& operator=(const PackedBuffer&) = delete;
+  float* data() const { return data_; }
+
+ private:
+  std::unique_ptr<StreamedFloats> own_;
+  bool holds_kept_ = false;
+  float* data_ = nullptr;
+};
 
 bool poll_signals(void*) {
   py::gil_scoped_acquire gil;
@@ -421,12 +448,9 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
   auto fb_ih = to_f32(w.b_ih), fb_hh = to_f32(w.b_hh), fh0 = to_f32(ah0), fc0 = to_f32(ac0);
   py::array_t<float> y = new_array({T, B, H}, false), h_n = new_array({B, H}, false);
   py::array_t<float> c_n = lstm ? new_array({B, H}, false) : py::array_t<float>();
-  // Filled by forward itself, each thread its own unit blocks: no zeroing pass here. Training
-  // packs into a buffer of its own, freed on return: backward does not need it, and keeping it
-  // would add the weights' size again to the peak of a training step.
-  std::unique_ptr<StreamedFloats> own_packed;
-  if (training) own_packed = std::make_unique<StreamedFloats>(layout.total);
-  float* packed = training ? own_packed->data() : packed_scratch(layout.total);
+  // Filled by forward itself, each thread its own unit blocks: no zeroing pass here.
+  const PackedBuffer packed_buffer(layout.total, !training);
+  float* packed = packed_buffer.data();
 
   std::unique_ptr<Saved> saved;
   if (training) {
