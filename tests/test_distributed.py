@@ -325,6 +325,16 @@ def test_dask_workers_read_a_memmap_file_themselves(dask_client: Any, tmp_path: 
     )
 
 
+def test_dask_back_to_back_calls_with_one_model(dask_client: Any) -> None:
+    # Each call ships the model under its own key. Under one content-hash key, a call could
+    # scatter while the scheduler still released the last call's copy, and lose it ("lost
+    # dependencies"; it failed CI once, about 1 run in 60 on a loaded 2-core host).
+    model, x = text_model(), token_data(40)
+    want = model.predict(x, batch_size=8, verbose=0)
+    for _ in range(10):
+        assert np.array_equal(predict_partitions(model, x, dask_client, batch_size=8), want)
+
+
 def test_dask_partitions_multi_input_multi_output_and_empty(dask_client: Any) -> None:
     rnnkit.utils.set_random_seed(4)
     a, b = Input((None, 3)), Input((5,))

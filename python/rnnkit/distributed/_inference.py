@@ -181,7 +181,10 @@ def predict_partitions(
         return load_once(predictor.model_bytes).predict(
             empty if len(empty) > 1 else empty[0], batch_size=batch_size, verbose=0
         )
-    shipped = client.scatter(predictor, broadcast=True)
+    # hash=False: a fresh key per call. With the default content hash, a second call with the
+    # same model reuses the key the first call's future is still releasing, and the scheduler
+    # may drop the data under the new tasks ("lost dependencies", dask/distributed#3703).
+    shipped = client.scatter(predictor, broadcast=True, hash=False)
     futures = []
     for start, stop in _partition_bounds(n, partition_size):
         part = [_rows(a, start, stop) for a in inputs]
