@@ -5,6 +5,8 @@
 - Small weights on several threads (W_ih and W_hh within 1.5 MB, B >= 16), inference and
   training: each thread runs the whole sequence on its own slice of the batch, with no
   barrier between steps.
+- Larger weights whose W_hh alone is within 1.25 MB, on the same terms: the slices share the
+  input projection, computed by all threads a chunk of steps at a time.
 - One batch row (B = 1): every gate's FMA chains at once, the state read in place.
 
 The training forward on one thread always runs the blocked path, split by hidden units. The
@@ -155,6 +157,52 @@ def test_batch_slices_same_bits_as_one_thread(cell, isa):
 
 
 # ----------------------------------------------------------------------------------------------
+# Batch slices sharing the input projection: weights past 1.5 MB whose W_hh alone is within
+# 1.25 MB, B >= 16, 2 threads. The slices compute the x side of every row together, a chunk of
+# up to 64 steps at a time. SimpleRNN needs a large H to pass 1.5 MB with a small I, the gated
+# cells a large I.
+
+
+def shared_x_shape(cell, T, B):
+    return (T, B, 300, 500) if cell.family == "rnn" else (T, B, 1300, 100)
+
+
+@pytest.mark.parametrize("B", [16, 37])
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_shared_projection_matches_blocked_path_and_reference(cell, B, isa):
+    shape = shared_x_shape(cell, 3, B)
+    p = draw(cell, shape, 59 * B)
+    on_threads(2, lambda: check(cell, p, f"{cell.id} {shape} [{isa}]"))
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("kind", ["lengths", "mask"])
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_shared_projection_valid_steps(cell, kind, reverse, isa):
+    check_valid_steps(cell, shared_x_shape(cell, 4, 20), kind, reverse, f"[{isa}]", threads=2)
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_shared_projection_over_several_chunks(cell, reverse):
+    """66 steps: a chunk of 64 and one of 2, forward and reversed (the default SIMD path only:
+    about a GFLOP a call)."""
+    check_valid_steps(cell, shared_x_shape(cell, 66, 16), "lengths", reverse, "", threads=2)
+
+
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_shared_projection_without_states_or_biases(cell, isa):
+    p = draw(cell, shared_x_shape(cell, 2, 24), 61, bias=False)
+    p.states = tuple(None for _ in p.states)
+    on_threads(2, lambda: check(cell, p, f"{cell.id} no states, no biases [{isa}]"))
+
+
+@pytest.mark.parametrize("cell", CELL_PARAMS)
+def test_shared_projection_training_same_bits_as_one_thread(cell, isa):
+    check_training_same_bits(cell, draw(cell, shared_x_shape(cell, 3, 24), 67), {})
+
+
+# ----------------------------------------------------------------------------------------------
 # A row's result does not depend on the rest of its batch: one row alone (B = 1: no packing,
 # every gate's FMA chains at once) gets the same bits as the same row inside a batch, whichever
 # path the batch takes (blocked, lanes or slices).
@@ -186,7 +234,10 @@ def test_batch_slices_training_same_bits_as_one_thread(cell, kind, isa):
     kw = {}
     if kind == "mask":
         kw["mask"] = np.random.default_rng(3).random((5, 40)) < 0.7
+    check_training_same_bits(cell, p, kw)
 
+
+def check_training_same_bits(cell, p, kw):
     def train():
         y, final, saved = cell.forward(ops, p.x, p.states, p.weights, training=True, **kw)
         grads = cell.backward(ops, p.dy, p.d_final(cell), saved)
