@@ -59,6 +59,9 @@ inline V vpow2i(V n) {
   __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
   return {_mm512_castsi512_ps(_mm512_slli_epi32(e, 23))};
 }
+// a * 2^n for integral n (vexp's scaling): exact, +inf on overflow.
+#define RNNKIT_HAVE_VSCALE_POW2 1
+inline V vscale_pow2(V a, V n) { return {_mm512_scalef_ps(a.v, n.v)}; }
 // where(a < b, x, y), and where(a > b, x, y); false for NaN.
 inline V vselect_lt(V a, V b, V x, V y) {
   return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ), y.v, x.v)};
