@@ -31,6 +31,9 @@ from conftest import require
 # Big enough for 2 threads: the kernels go parallel above ~1e6 flops of recurrent work a step
 # (2*B*G*H*H = 8.4e6 for the LSTM here).
 BIG = (20, 16, 64, 256)  # T, B, I, H
+# Backward splits B = 16 rows into batch slices (w_hh fits a thread's L2); below two row tiles
+# it splits the hidden units with a barrier a step. Both must give the serial bits.
+UNITS_SPLIT = (12, 8, 32, 256)
 CELLS = {
     "rnn_tanh": ("rnn", 1, {"activation": "tanh"}),
     "rnn_relu": ("rnn", 1, {"activation": "relu"}),
@@ -125,6 +128,17 @@ def test_bitwise_identical_across_thread_counts_and_runs(cell, variant, isa):
     assert _core.effective_num_threads() == 2
     for run in range(3):
         assert_bitwise(serial, run_all(cell, p, **kw), f"{cell} {variant} 2 threads run {run}")
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_unit_split_backward_is_bitwise_the_serial_one(cell, isa):
+    p = problem(cell, UNITS_SPLIT, seed=2)
+    mask = np.random.default_rng(4).random(UNITS_SPLIT[:2]) < 0.7
+    rnnkit.set_num_threads(1)
+    serial = run_all(cell, p, mask=mask)
+    rnnkit.set_num_threads(2)
+    for run in range(2):
+        assert_bitwise(serial, run_all(cell, p, mask=mask), f"{cell} units split run {run}")
 
 
 def test_two_python_threads_at_once():
