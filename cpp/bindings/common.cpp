@@ -468,9 +468,9 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
     saved->w_hh = copy_of(fw_hh);
     saved->lengths = lm.lengths;
     saved->mask = lm.mask;
-    saved->gates.reset(new float[static_cast<size_t>(T * B * saved_gate_cols(cell) * H + 1)]);
-    saved->hs.reset(new float[static_cast<size_t>((T + 1) * B * H)]);
-    if (lstm) saved->cs.reset(new float[static_cast<size_t>((T + 1) * B * H)]);
+    saved->gates = take_activation_block(static_cast<size_t>(T * B * saved_gate_cols(cell) * H + 1));
+    saved->hs = take_activation_block(static_cast<size_t>((T + 1) * B * H));
+    if (lstm) saved->cs = take_activation_block(static_cast<size_t>((T + 1) * B * H));
   }
 
   ForwardArgs a;
@@ -702,5 +702,79 @@ StreamedFloats::StreamedFloats(int64_t n) {
 }
 
 StreamedFloats::~StreamedFloats() { std::free(p_); }
+
+namespace {
+
+struct ActivationCache {
+  struct Block {
+    float* p;
+    size_t n;
+  };
+  std::vector<Block> blocks;  // oldest first
+  size_t bytes = 0, max_bytes = 0, min_bytes = 0;
+
+  void drop_oldest() {
+    bytes -= blocks.front().n * sizeof(float);
+    delete[] blocks.front().p;
+    blocks.erase(blocks.begin());
+  }
+  void clear() {
+    while (!blocks.empty()) drop_oldest();
+  }
+};
+
+// Never destroyed: Python may free Saved objects after static destructors have run.
+ActivationCache& activation_cache() {
+  static auto* cache = new ActivationCache();
+  return *cache;
+}
+
+}  // namespace
+
+ActivationBlock take_activation_block(size_t n) {
+  ActivationCache& c = activation_cache();
+  // A cached block of n to 5n/4 floats: a training loop asks for the same sizes every step (a
+  // smaller last batch may take a larger block), and a much larger block would sit idle.
+  for (size_t i = 0; i < c.blocks.size(); ++i) {
+    const ActivationCache::Block b = c.blocks[i];
+    if (b.n >= n && b.n - n <= n / 4) {
+      c.blocks.erase(c.blocks.begin() + static_cast<std::ptrdiff_t>(i));
+      c.bytes -= b.n * sizeof(float);
+      return ActivationBlock(b.p, ActivationFree{b.n});
+    }
+  }
+  float* p = new (std::nothrow) float[n];
+  if (p == nullptr && !c.blocks.empty()) {  // the cache's memory first
+    c.clear();
+    p = new (std::nothrow) float[n];
+  }
+  if (p == nullptr) throw std::bad_alloc();
+  return ActivationBlock(p, ActivationFree{n});
+}
+
+void ActivationFree::operator()(float* p) const {
+  if (p == nullptr) return;
+  ActivationCache& c = activation_cache();
+  const size_t size = n * sizeof(float);
+  if (size < c.min_bytes || size > c.max_bytes) {
+    delete[] p;
+    return;
+  }
+  while (!c.blocks.empty() && c.bytes + size > c.max_bytes) c.drop_oldest();
+  c.blocks.push_back({p, n});
+  c.bytes += size;
+}
+
+void set_activation_cache(int64_t max_bytes, int64_t min_bytes) {
+  ActivationCache& c = activation_cache();
+  c.max_bytes = static_cast<size_t>(std::max<int64_t>(max_bytes, 0));
+  c.min_bytes = static_cast<size_t>(std::max<int64_t>(min_bytes, 0));
+  while (!c.blocks.empty() && c.bytes > c.max_bytes) c.drop_oldest();
+}
+
+py::tuple activation_cache_info() {
+  const ActivationCache& c = activation_cache();
+  return py::make_tuple(c.blocks.size(), c.bytes);
+}
 
 }  // namespace rnnkit

@@ -22,6 +22,23 @@ enum class Family { Rnn, Lstm, Gru };
 Family family_of(Cell cell);
 const char* family_name(Family f);  // "rnn", "lstm", "gru"
 
+// A block of saved activations. Blocks of the cache's minimum size and more (32 MB: glibc maps
+// every block that large afresh, and the forward pass then faulted it in 4 KB at a time) go back
+// to a small process-wide cache when freed, and the next training forward that needs a block of
+// about that size takes one from it. Touched only with the GIL held: Saved objects are made
+// before forward releases the GIL and freed by Python.
+struct ActivationFree {
+  size_t n = 0;  // floats
+  void operator()(float* p) const;
+};
+using ActivationBlock = std::unique_ptr<float[], ActivationFree>;
+// n floats, uninitialised; throws std::bad_alloc (MemoryError).
+ActivationBlock take_activation_block(size_t n);
+// Cache at most max_bytes of freed blocks of min_bytes and more; max_bytes = 0 empties and
+// disables it (the default until rnnkit/_malloc.py turns it on).
+void set_activation_cache(int64_t max_bytes, int64_t min_bytes);
+py::tuple activation_cache_info();  // (blocks, bytes) held now
+
 // What backward needs, owned (DESIGN §3: the caller may change its arrays meanwhile).
 struct Saved {
   Cell cell = Cell::Lstm;
@@ -30,7 +47,7 @@ struct Saved {
   std::vector<float> x, w_ih, w_hh;
   std::vector<int64_t> lengths;   // empty: none
   std::vector<uint8_t> mask;      // empty: none
-  std::unique_ptr<float[]> gates, hs, cs;
+  ActivationBlock gates, hs, cs;
   int64_t nbytes() const;
 };
 

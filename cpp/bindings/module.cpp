@@ -105,6 +105,12 @@ void init_runtime(py::module_& m) {
   m.def("effective_num_threads", &effective_num_threads,
         "Threads the kernels use now: 1 in a fork()ed child.");
   m.def("openmp_version", [] { return _OPENMP; });
+  m.def("_set_activation_cache", &set_activation_cache, py::arg("max_bytes"),
+        py::arg("min_bytes"),
+        "Keep at most max_bytes of freed saved-activation blocks of min_bytes and more for the "
+        "next training forward (0: none). Set by rnnkit/_malloc.py.");
+  m.def("_activation_cache_info", &activation_cache_info,
+        "(blocks, bytes) of freed saved-activation blocks kept now.");
 }
 
 }  // namespace rnnkit

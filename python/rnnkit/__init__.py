@@ -18,7 +18,8 @@ _os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 from rnnkit import _malloc  # before anything allocates much
 
-_malloc.tune()
+if _malloc.tune():
+    _malloc.activation_cache()
 
 from rnnkit import (
     _threadpool,
