@@ -263,9 +263,17 @@ def cpu_name() -> str:
 
 
 def repeats_for(case: Case, budget_s: float = 0.4, minimum: int = 5) -> int:
-    """At least ``minimum`` repeats; more for fast cases, to steady the median."""
+    """At least ``minimum`` repeats; more for fast cases, to steady the median: up to 1000 for
+    calls of tens of microseconds, whose times one busy moment of the host shifts most (the toy
+    shapes: 50 repeats gave medians 10-20% apart from run to run)."""
     rough = case.flops() / 20e9  # seconds at a modest 20 GFLOP/s
-    return max(minimum, min(50, int(budget_s / max(rough, 1e-6))))
+    return max(minimum, min(1000, int(budget_s / max(rough, 1e-6))))
+
+
+def warmups_for(repeats: int) -> int:
+    """Untimed calls first, a tenth of the timed ones: caches, branch predictors and thread
+    pools settle over more than one call of a few microseconds."""
+    return max(1, repeats // 10)
 
 
 def run(
@@ -280,9 +288,12 @@ def run(
             repeats = repeats_for(case)
             t_ref = None
             if with_reference:
-                t_ref = median_time(reference_call(case, inp), max(5, repeats // 4))
+                ref_repeats = max(5, repeats // 4)
+                t_ref = median_time(
+                    reference_call(case, inp), ref_repeats, warmups_for(ref_repeats)
+                )
                 blas_threads_sleep()
-            t_rnnkit = median_time(rnnkit_call(case, inp), repeats)
+            t_rnnkit = median_time(rnnkit_call(case, inp), repeats, warmups_for(repeats))
             row: dict[str, Any] = {
                 "case": case.name, "cell": case.cell, "mode": case.mode,
                 "shape": (case.T, case.B, case.I, case.H), "repeats": repeats,
@@ -294,7 +305,7 @@ def run(
                 row["vs_reference"] = t_ref / t_rnnkit
             call = torch_call(case, inp) if with_torch else None
             if call is not None:
-                t_torch = median_time(call, repeats)
+                t_torch = median_time(call, repeats, warmups_for(repeats))
                 row["torch_ms"] = t_torch * 1e3
                 row["vs_torch"] = t_torch / t_rnnkit
             rows.append(row)
