@@ -31,17 +31,23 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _faults(**env: str) -> int:
+def _run(program: str, **env: str) -> list[int]:
+    """The integers a fresh interpreter prints running ``program``, without the caller's malloc
+    settings and with ``env``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "RNNKIT_MALLOC"))}
     out = subprocess.run(
-        [sys.executable, "-c", _TRAIN],
+        [sys.executable, "-c", program],
         env={**clean, **env},
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     ).stdout
-    return int(out.split()[-1])
+    return [int(v) for v in out.split()]
+
+
+def _faults(**env: str) -> int:
+    return _run(_TRAIN, **env)[-1]
 
 
 def test_training_steps_stop_faulting_their_memory_in() -> None:
@@ -153,19 +159,6 @@ print(*_core._activation_cache_info())
 
 
 def test_only_blocks_glibc_would_map_afresh_are_kept_and_only_when_tuning() -> None:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "RNNKIT_MALLOC"))}
-
-    def held(**env: str) -> list[int]:
-        out = subprocess.run(
-            [sys.executable, "-c", _LARGE_STEP],
-            env={**clean, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout
-        return [int(v) for v in out.split()]
-
-    blocks, nbytes = held()
+    blocks, nbytes = _run(_LARGE_STEP)
     assert blocks == 1 and nbytes >= 32 << 20  # the gates; hs and cs (8 MB) are glibc's
-    assert held(RNNKIT_MALLOC_TUNING="0") == [0, 0]
+    assert _run(_LARGE_STEP, RNNKIT_MALLOC_TUNING="0") == [0, 0]
