@@ -377,10 +377,13 @@ const char* family_name(Family f) {
 }
 
 int64_t Saved::nbytes() const {
-  const int64_t states = (T + 1) * B * H * (cell == Cell::Lstm ? 2 : 1);
-  const int64_t gate_floats = T * B * H * saved_gate_cols(cell);
+  // The blocks' own sizes: one reused from the activation cache may be up to 5/4 of the request.
+  auto floats = [](const ActivationBlock& b) {
+    return b ? static_cast<int64_t>(b.get_deleter().n) : int64_t(0);
+  };
+  const int64_t blocks = floats(gates) + floats(hs) + floats(cs);
   return static_cast<int64_t>(sizeof(float)) *
-             (static_cast<int64_t>(x.size() + w_ih.size() + w_hh.size()) + states + gate_floats) +
+             (static_cast<int64_t>(x.size() + w_ih.size() + w_hh.size()) + blocks) +
          static_cast<int64_t>(sizeof(int64_t) * lengths.size() + mask.size());
 }
 
@@ -761,7 +764,12 @@ void ActivationFree::operator()(float* p) const {
     return;
   }
   while (!c.blocks.empty() && c.bytes + size > c.max_bytes) c.drop_oldest();
-  c.blocks.push_back({p, n});
+  try {  // a deleter must not throw: without room to note the block, free it
+    c.blocks.push_back({p, n});
+  } catch (const std::bad_alloc&) {
+    delete[] p;
+    return;
+  }
   c.bytes += size;
 }
 
