@@ -90,6 +90,15 @@ y, _, saved = ops.gru_forward(x, None, w_ih, w_hh, None, None, training=True)
 interrupt_after(0.2)
 ops.gru_backward(np.ones_like(y), None, saved)
 """,
+    "lstm_backward_batch_slices": """
+T, B, I, H = 500, 16, 8, 256  # backward on batch slices: no barrier a step, polls between chunks
+rnnkit.set_num_threads(2)
+x = np.zeros((T, B, I), np.float32)
+w_ih = np.zeros((4 * H, I), np.float32); w_hh = np.zeros((4 * H, H), np.float32)
+y, _, saved = ops.lstm_forward(x, None, None, w_ih, w_hh, None, None, training=True)
+dy = np.ones_like(y)
+interrupt_midway(lambda: ops.lstm_backward(dy, None, saved))
+""",
     "fit": """
 from rnnkit.layers import LSTM, Dense
 rnnkit.utils.set_random_seed(0)
