@@ -716,13 +716,13 @@ struct ActivationCache {
   std::vector<Block> blocks;  // oldest first
   size_t bytes = 0, max_bytes = 0, min_bytes = 0;
 
-  void drop_oldest() {
-    bytes -= blocks.front().n * sizeof(float);
-    delete[] blocks.front().p;
-    blocks.erase(blocks.begin());
-  }
-  void clear() {
-    while (!blocks.empty()) drop_oldest();
+  // Frees the oldest blocks until at most `limit` bytes are held.
+  void trim(size_t limit) {
+    while (!blocks.empty() && bytes > limit) {
+      bytes -= blocks.front().n * sizeof(float);
+      delete[] blocks.front().p;
+      blocks.erase(blocks.begin());
+    }
   }
 };
 
@@ -748,7 +748,7 @@ ActivationBlock take_activation_block(size_t n) {
   }
   float* p = new (std::nothrow) float[n];
   if (p == nullptr && !c.blocks.empty()) {  // the cache's memory first
-    c.clear();
+    c.trim(0);
     p = new (std::nothrow) float[n];
   }
   if (p == nullptr) throw std::bad_alloc();
@@ -763,7 +763,7 @@ void ActivationFree::operator()(float* p) const {
     delete[] p;
     return;
   }
-  while (!c.blocks.empty() && c.bytes + size > c.max_bytes) c.drop_oldest();
+  c.trim(c.max_bytes - size);  // size <= max_bytes here
   try {  // a deleter must not throw: without room to note the block, free it
     c.blocks.push_back({p, n});
   } catch (const std::bad_alloc&) {
@@ -777,7 +777,7 @@ void set_activation_cache(int64_t max_bytes, int64_t min_bytes) {
   ActivationCache& c = activation_cache();
   c.max_bytes = static_cast<size_t>(std::max<int64_t>(max_bytes, 0));
   c.min_bytes = static_cast<size_t>(std::max<int64_t>(min_bytes, 0));
-  while (!c.blocks.empty() && c.bytes > c.max_bytes) c.drop_oldest();
+  c.trim(c.max_bytes);
 }
 
 py::tuple activation_cache_info() {
