@@ -126,20 +126,20 @@ def test_reused_blocks_give_the_fresh_blocks_results(cell, variant, small_blocks
 
 
 def test_the_cache_takes_blocks_back_and_stays_within_its_bound(small_blocks_cached):
-    cell = CELL_PARAMS[2].values[0]  # LSTM: gates, hs and cs blocks
+    cell = CELL_PARAMS[2].values[0]  # LSTM: x, w_ih, w_hh, gates, hs and cs blocks
     p = make_problem(cell, 6, 4, 3, 8, seed=3)
     _, _, saved = cell.forward(ops, p.x, p.states, p.weights, training=True)
     assert _core._activation_cache_info() == (0, 0)  # held by saved
     nbytes = saved.nbytes
     del saved
     blocks, held = _core._activation_cache_info()
-    assert blocks == 3 and 0 < held < nbytes  # nbytes also counts the saved x and weights
+    assert blocks == 6 and held == nbytes  # nbytes counts the blocks' own sizes
     _, _, saved = cell.forward(ops, p.x, p.states, p.weights, training=True)
-    assert _core._activation_cache_info() == (0, 0)  # all three taken back
+    assert _core._activation_cache_info() == (0, 0)  # all six taken back
     _core._set_activation_cache(held // 2, 0)  # a bound below what saved holds
     del saved
     blocks, now = _core._activation_cache_info()
-    assert now <= held // 2 and blocks < 3
+    assert now <= held // 2 and blocks < 6
     _core._set_activation_cache(0, 0)
     assert _core._activation_cache_info() == (0, 0)
 

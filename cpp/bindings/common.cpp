@@ -313,11 +313,6 @@ Weights read_weights(Cell cell, const char* op, py::handle w_ih, py::handle w_hh
   return w;
 }
 
-template <class T>
-std::vector<T> copy_of(const py::array_t<T>& a) {
-  return std::vector<T>(a.data(), a.data() + a.size());
-}
-
 // The family's saved object must come from the same family's forward.
 Saved& saved_of(py::handle obj, Family family, const char* op) {
   const std::string want = std::string("rnnkit.ops.") + family_name(family) + "_forward";
@@ -381,9 +376,9 @@ int64_t Saved::nbytes() const {
   auto floats = [](const ActivationBlock& b) {
     return b ? static_cast<int64_t>(b.get_deleter().n) : int64_t(0);
   };
-  const int64_t blocks = floats(gates) + floats(hs) + floats(cs);
-  return static_cast<int64_t>(sizeof(float)) *
-             (static_cast<int64_t>(x.size() + w_ih.size() + w_hh.size()) + blocks) +
+  const int64_t blocks = floats(x) + floats(w_ih) + floats(w_hh) + floats(gates) + floats(hs) +
+                         floats(cs);
+  return static_cast<int64_t>(sizeof(float)) * blocks +
          static_cast<int64_t>(sizeof(int64_t) * lengths.size() + mask.size());
 }
 
@@ -466,9 +461,9 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
     saved->reverse = reverse;
     saved->has_b_ih = w.b_ih.has_value();
     saved->has_b_hh = w.b_hh.has_value();
-    saved->x = copy_of(fx);
-    saved->w_ih = copy_of(fw_ih);
-    saved->w_hh = copy_of(fw_hh);
+    saved->x = take_activation_block(static_cast<size_t>(fx.size() + 1));
+    saved->w_ih = take_activation_block(static_cast<size_t>(fw_ih.size() + 1));
+    saved->w_hh = take_activation_block(static_cast<size_t>(fw_hh.size() + 1));
     saved->lengths = lm.lengths;
     saved->mask = lm.mask;
     saved->gates = take_activation_block(static_cast<size_t>(T * B * saved_gate_cols(cell) * H + 1));
@@ -495,6 +490,9 @@ py::tuple forward(Cell cell, const char* op, py::handle x, py::handle h0, py::ha
     a.gates = saved_gate_cols(cell) ? saved->gates.get() : nullptr;
     a.hs = saved->hs.get();
     a.cs = saved->cs.get();
+    a.x_copy = saved->x.get();
+    a.w_ih_copy = saved->w_ih.get();
+    a.w_hh_copy = saved->w_hh.get();
   }
   a.pack_into = packed;
   a.w_ih = fw_ih.data();
@@ -536,12 +534,13 @@ py::dict backward(Family family, const char* op, py::handle dy, py::handle dh_n,
   budget.check();
 
   auto fdy = to_f32(ady), fdh = to_f32(adh), fdc = to_f32(adc);
-  py::array_t<float> dx = new_array({T, B, I}, true), dh0 = new_array({B, H}, true);
+  // dx, the weight gradients and dh_seq are written whole by the kernel: no zeroing pass.
+  py::array_t<float> dx = new_array({T, B, I}, false), dh0 = new_array({B, H}, true);
   py::array_t<float> dc0 = lstm ? new_array({B, H}, true) : py::array_t<float>();
-  py::array_t<float> dw_ih = new_array({G * H, I}, true), dw_hh = new_array({G * H, H}, true);
+  py::array_t<float> dw_ih = new_array({G * H, I}, false), dw_hh = new_array({G * H, H}, false);
   py::array_t<float> db_ih = s.has_b_ih ? new_array({G * H}, true) : py::array_t<float>();
   py::array_t<float> db_hh = s.has_b_hh ? new_array({G * H}, true) : py::array_t<float>();
-  py::array_t<float> dh_seq = return_dh_seq ? new_array({T, B, H}, true) : py::array_t<float>();
+  py::array_t<float> dh_seq = return_dh_seq ? new_array({T, B, H}, false) : py::array_t<float>();
 
   BackwardArgs a;
   a.cell = s.cell;
@@ -549,9 +548,9 @@ py::dict backward(Family family, const char* op, py::handle dy, py::handle dh_n,
   a.B = B;
   a.I = I;
   a.H = H;
-  a.x = s.x.data();
-  a.w_ih = s.w_ih.data();
-  a.w_hh = s.w_hh.data();
+  a.x = s.x.get();
+  a.w_ih = s.w_ih.get();
+  a.w_hh = s.w_hh.get();
   a.lengths = s.lengths.empty() ? nullptr : s.lengths.data();
   a.mask = s.mask.empty() ? nullptr : s.mask.data();
   a.reverse = s.reverse;

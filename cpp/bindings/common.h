@@ -44,7 +44,7 @@ struct Saved {
   Cell cell = Cell::Lstm;
   int64_t T = 0, B = 0, I = 0, H = 0;
   bool reverse = false, has_b_ih = false, has_b_hh = false;
-  std::vector<float> x, w_ih, w_hh;
+  ActivationBlock x, w_ih, w_hh;  // copied by forward's threads (ForwardArgs::x_copy)
   std::vector<int64_t> lengths;   // empty: none
   std::vector<uint8_t> mask;      // empty: none
   ActivationBlock gates, hs, cs;

@@ -69,6 +69,12 @@ struct ForwardArgs {
   float* gates = nullptr;  // (T,B,saved_gate_cols(cell)*H): post-activation gates, natural order
   float* hs = nullptr;     // (T+1,B,H) states; forward: before step t at [t]; reverse: at [t+1]
   float* cs = nullptr;     // (T+1,B,H) LSTM cell states, same indexing
+  // Training, optional: backward's own copies of x and the weights, made by the threads that
+  // read them anyway (x a chunk of steps at a time, the weights as they pack them), so the copy
+  // runs in parallel and from cache. The weights' copies need pack_into.
+  float* x_copy = nullptr;     // (T,B,I), offset and strided like x
+  float* w_ih_copy = nullptr;  // (G*H, I)
+  float* w_hh_copy = nullptr;  // (G*H, H)
   // Optional: pack the weights (PyTorch's layout, as for pack()) into pack_into, which must be
   // the `packed` buffer forward is given (uninitialised is fine). Each thread packs the unit
   // blocks it owns inside the parallel region. Null: `packed` already holds pack()'s result.
@@ -111,6 +117,8 @@ struct BackwardArgs {
   const float* dy = nullptr;      // (T,B,H) or null
   const float* dh_n = nullptr;    // (B,H) or null
   const float* dc_n = nullptr;    // (B,H) or null
+  // dx and the weight gradients are written (their memory may be uninitialised); dh0, dc0 and
+  // the bias gradients are added to (zero them first).
   float* dx = nullptr;            // (T,B,I)
   float* dh0 = nullptr;           // (B,H)
   float* dc0 = nullptr;           // (B,H) LSTM
