@@ -15,6 +15,7 @@ namespace avx512 {
 constexpr Isa ISA = Isa::Avx512;
 constexpr int MR = 8;   // micro-tile rows
 constexpr int NR = 32;  // panel width = units per block
+constexpr bool ROW_CHAINS = true;  // epilogues over whole panel rows (simd_multi.inc)
 #include "simd_multi.inc"
 #include "simd_math.inc"
 #include "kernels_impl.inc"

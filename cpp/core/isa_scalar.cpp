@@ -15,6 +15,7 @@ namespace scalar {
 constexpr Isa ISA = Isa::Scalar;
 constexpr int MR = 4;   // micro-tile rows
 constexpr int NR = 8;  // panel width = units per block
+constexpr bool ROW_CHAINS = false;  // no: nothing to interleave
 #include "simd_multi.inc"
 RNNKIT_VN_1(vexp)
 RNNKIT_VN_1(vsigmoid)
