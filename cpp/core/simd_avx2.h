@@ -19,11 +19,6 @@ inline V vload(const float* p) { return {_mm256_loadu_ps(p)}; }
 inline V vloadn(const float* p, int n) { return {_mm256_maskload_ps(p, tail_mask(n))}; }
 inline void vstore(float* p, V a) { _mm256_storeu_ps(p, a.v); }
 inline void vstoren(float* p, int n, V a) { _mm256_maskstore_ps(p, tail_mask(n), a.v); }
-// p[0], p[stride], ..., p[7*stride] (weight packing; 7*stride*4 bytes must fit in 31 bits).
-inline V vgather_stride(const float* p, int64_t stride) {
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return {_mm256_i32gather_ps(p, _mm256_mullo_epi32(lanes, _mm256_set1_epi32(static_cast<int>(stride))), 4)};
-}
 inline V vset1(float a) { return {_mm256_set1_ps(a)}; }
 inline V vzero() { return {_mm256_setzero_ps()}; }
 inline V vadd(V a, V b) { return {_mm256_add_ps(a.v, b.v)}; }

@@ -17,11 +17,6 @@ inline V vload(const float* p) { return {_mm512_loadu_ps(p)}; }
 inline V vloadn(const float* p, int n) { return {_mm512_maskz_loadu_ps(tail_mask(n), p)}; }
 inline void vstore(float* p, V a) { _mm512_storeu_ps(p, a.v); }
 inline void vstoren(float* p, int n, V a) { _mm512_mask_storeu_ps(p, tail_mask(n), a.v); }
-// p[0], p[stride], ..., p[15*stride] (weight packing; 15*stride*4 bytes must fit in 31 bits).
-inline V vgather_stride(const float* p, int64_t stride) {
-  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  return {_mm512_i32gather_ps(_mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int>(stride))), p, 4)};
-}
 inline V vset1(float a) { return {_mm512_set1_ps(a)}; }
 inline V vzero() { return {_mm512_setzero_ps()}; }
 inline V vadd(V a, V b) { return {_mm512_add_ps(a.v, b.v)}; }

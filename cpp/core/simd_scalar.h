@@ -16,7 +16,6 @@ inline void vstore(float* p, V a) { *p = a.v; }
 inline void vstoren(float* p, int n, V a) {
   if (n > 0) *p = a.v;
 }
-inline V vgather_stride(const float* p, int64_t) { return {*p}; }
 inline V vset1(float a) { return {a}; }
 inline V vzero() { return {0.0f}; }
 inline V vadd(V a, V b) { return {a.v + b.v}; }
