@@ -15,7 +15,7 @@ namespace avx2 {
 constexpr Isa ISA = Isa::Avx2;
 constexpr int MR = 6;   // micro-tile rows
 constexpr int NR = 16;  // panel width = units per block
-constexpr bool ROW_CHAINS = false;  // 16 registers: whole-row epilogues ran 20% slower
+constexpr bool ROW_CHAINS = false;  // 16 registers: whole-row epilogues made forwards 20% slower
 #include "simd_multi.inc"
 #include "simd_math.inc"
 #include "kernels_impl.inc"
