@@ -116,6 +116,16 @@ py::array_t<float> new_array(std::initializer_list<int64_t> dims, bool zero) {
   return out;
 }
 
+// The machine's memory in bytes (0 if unknown), read once: sysconf(_SC_PHYS_PAGES) is a
+// sysinfo system call, which was 5% of a batch-1 step at the toy size.
+double physical_bytes() {
+  static const double bytes = [] {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
+  }();
+  return bytes;
+}
+
 // Overflow-safe size accounting: everything a call allocates, checked against the machine's
 // memory before anything is allocated.
 class SizeBudget {
@@ -130,10 +140,9 @@ class SizeBudget {
     if (__builtin_add_overflow(floats_, n, &floats_)) overflow_ = true;
   }
   void check() const {
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    const double machine = static_cast<double>(pages) * static_cast<double>(page);
+    const double machine = physical_bytes();
     const double need = static_cast<double>(floats_) * sizeof(float);
-    if (overflow_ || (pages > 0 && page > 0 && need > machine)) {
+    if (overflow_ || (machine > 0 && need > machine)) {
       std::ostringstream s;
       s << "cannot allocate the buffers this call needs (";
       if (overflow_) {
@@ -612,15 +621,15 @@ std::shared_ptr<Packed> pack(Cell cell, const char* op, py::handle w_ih, py::han
 py::object step(Family family, const char* op, py::handle x, py::handle h, py::handle c,
                 py::handle weights, py::handle out) {
   const bool lstm = family == Family::Lstm;
-  const std::string packer = std::string("rnnkit.ops.pack_") + family_name(family);
+  auto packer = [&] { return std::string("rnnkit.ops.pack_") + family_name(family); };
   if (!py::isinstance<Packed>(weights)) {
-    type_error(op, "weights must be the object " + packer + "(...) returned, got " +
+    type_error(op, "weights must be the object " + packer() + "(...) returned, got " +
                        type_name(weights));
   }
   const Packed& p = weights.cast<const Packed&>();
   if (family_of(p.layout.cell) != family) {
     type_error(op, std::string("weights come from rnnkit.ops.pack_") +
-                       family_name(family_of(p.layout.cell)) + ", expected " + packer);
+                       family_name(family_of(p.layout.cell)) + ", expected " + packer());
   }
   if (p.isa != current_isa()) {
     value_error(op, std::string("weights were packed for the ") + isa_name(p.isa) +
